@@ -1,0 +1,174 @@
+"""Stored test vectors: a manifest plus one ``.npz`` per function, per split.
+
+Layout of a vectors folder::
+
+    vectors/public/manifest.json   vectors/public/<function>.npz
+    vectors/hidden/manifest.json   vectors/hidden/<function>.npz
+
+Each ``.npz`` holds ``<case>:in:<name>`` (inputs) and ``<case>:out:<name>`` (expected
+outputs). The manifest lists every case (calls, outputs, shapes, seed) and the sha256 of
+every file; loading refuses a file whose checksum does not match. Files are written
+uncompressed with fixed timestamps so that rebuilding gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = 1
+SPLITS = ("public", "hidden")
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class VectorError(Exception):
+    """The stored vectors are missing, corrupt or do not match their manifest."""
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    source: Mapping[str, Any]
+    shape: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class CaseVector:
+    """One case as the grader sees it: inputs for the worker, expected values for itself."""
+
+    id: str
+    function: str
+    name: str
+    split: str
+    seed: int | None
+    calls: tuple[Mapping[str, Any], ...]
+    outputs: tuple[Output, ...]
+    check: str
+    params: Mapping[str, Any]
+    inputs: Mapping[str, np.ndarray] = field(repr=False)
+    expected: Mapping[str, np.ndarray] = field(repr=False)
+
+    def spec(self) -> dict[str, Any]:
+        """What the worker needs to run this case: no expected values."""
+        return {
+            "id": self.id,
+            "inputs": sorted(self.inputs),
+            "calls": list(self.calls),
+            "outputs": [{"name": o.name, "from": dict(o.source)} for o in self.outputs],
+        }
+
+
+@dataclass(frozen=True)
+class VectorSet:
+    cases: tuple[CaseVector, ...]
+    digest: str
+
+    def for_function(self, function: str) -> tuple[CaseVector, ...]:
+        return tuple(c for c in self.cases if c.function == function)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write an ``.npz`` whose bytes depend only on the arrays (sorted, stored, no clock)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, npy_bytes(arrays[key]))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / "manifest.json"
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VectorError(
+            f"{path} is missing.\nHint: build the vectors with `grade vectors build`."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise VectorError(f"{path} is not valid JSON ({exc}).") from None
+    if manifest.get("format") != FORMAT:
+        raise VectorError(
+            f"{path} has format {manifest.get('format')!r}; this grader reads format {FORMAT}."
+        )
+    return manifest
+
+
+def verify_files(folder: Path, manifest: Mapping[str, Any]) -> None:
+    for name, digest in sorted(manifest["files"].items()):
+        path = folder / name
+        if not path.is_file():
+            raise VectorError(f"{path} is listed in the manifest but missing.")
+        actual = sha256(path)
+        if actual != digest:
+            raise VectorError(
+                f"{path} does not match its checksum in {folder / 'manifest.json'} "
+                f"(sha256 {actual[:12]}..., manifest says {digest[:12]}...): the file was "
+                "modified or corrupted.\nHint: restore it from version control or rebuild "
+                "with `grade vectors build`."
+            )
+
+
+def load_split(folder: Path) -> tuple[list[CaseVector], str]:
+    manifest = read_manifest(folder)
+    verify_files(folder, manifest)
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    for name in manifest["files"]:
+        with np.load(folder / name, allow_pickle=False) as npz:
+            arrays[name] = {k: npz[k] for k in npz.files}
+    cases = []
+    for c in manifest["cases"]:
+        stored = arrays[c["file"]]
+        prefix_in, prefix_out = f"{c['name']}:in:", f"{c['name']}:out:"
+        cases.append(
+            CaseVector(
+                id=c["id"],
+                function=c["function"],
+                name=c["name"],
+                split=c["split"],
+                seed=c["seed"],
+                calls=tuple(c["calls"]),
+                outputs=tuple(
+                    Output(o["name"], o["from"], tuple(o["shape"]) if o["shape"] else None)
+                    for o in c["outputs"]
+                ),
+                check=c["check"],
+                params=c["params"],
+                inputs={
+                    k[len(prefix_in) :]: v for k, v in stored.items() if k.startswith(prefix_in)
+                },
+                expected={
+                    k[len(prefix_out) :]: v for k, v in stored.items() if k.startswith(prefix_out)
+                },
+            )
+        )
+    digest = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    return cases, digest
+
+
+def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
+    """Load and verify the named splits under ``root`` (each split a subfolder)."""
+    cases: list[CaseVector] = []
+    digests = []
+    for split in splits:
+        split_cases, digest = load_split(root / split)
+        cases.extend(split_cases)
+        digests.append(f"{split}:{digest}")
+    return VectorSet(tuple(cases), hashlib.sha256("\n".join(digests).encode()).hexdigest())

@@ -1,0 +1,167 @@
+"""The stored vectors: rebuilt identically, verified on load, and fit for purpose."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.vectors import SPLITS, VectorError, load_vectors, save_npz
+from reference.build import build
+from reference.gradient_check import rel_error
+
+ROOT = Path(__file__).resolve().parent.parent
+STORED = ROOT / "assignments" / "modular_layers" / "vectors"
+
+CONTRACT_FUNCTIONS = {
+    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",
+    "softmax_loss", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+    "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+    "max_pool_backward_naive", "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return load_vectors(STORED)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vectors")
+    build(out)
+    return out
+
+
+def without_version(path: Path) -> dict:
+    manifest = json.loads(path.read_text())
+    manifest.pop("numpy_version")
+    return manifest
+
+
+def test_rebuild_is_byte_identical(rebuilt):
+    for split in SPLITS:
+        stored = sorted(p.name for p in (STORED / split).iterdir())
+        assert stored == sorted(p.name for p in (rebuilt / split).iterdir())
+        for name in stored:
+            if name == "manifest.json":
+                # The numpy version that built them is recorded, and may differ here.
+                assert without_version(STORED / split / name) == without_version(rebuilt / split / name)
+            else:
+                assert (STORED / split / name).read_bytes() == (rebuilt / split / name).read_bytes(), name
+
+
+def test_save_npz_ignores_the_clock_and_key_order(tmp_path):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    save_npz(a, {"x": np.arange(3.0), "y": np.eye(2)})
+    save_npz(b, {"y": np.eye(2), "x": np.arange(3.0)})
+    assert a.read_bytes() == b.read_bytes()
+    with np.load(a, allow_pickle=False) as npz:
+        assert np.array_equal(npz["y"], np.eye(2))
+
+
+def test_tampered_file_is_rejected(tmp_path):
+    copy = tmp_path / "vectors"
+    shutil.copytree(STORED, copy)
+    target = copy / "hidden" / "affine_forward.npz"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(VectorError, match=r"affine_forward\.npz does not match its checksum"):
+        load_vectors(copy)
+
+
+def test_missing_and_corrupt_manifests_are_explained(tmp_path):
+    copy = tmp_path / "vectors"
+    shutil.copytree(STORED, copy)
+    (copy / "public" / "manifest.json").write_text("{not json")
+    with pytest.raises(VectorError, match="not valid JSON"):
+        load_vectors(copy)
+    (copy / "public" / "manifest.json").unlink()
+    with pytest.raises(VectorError, match="grade vectors build"):
+        load_vectors(copy)
+    (copy / "hidden" / "dropout_forward.npz").unlink()
+    with pytest.raises(VectorError, match="missing"):
+        load_vectors(copy, ["hidden"])
+
+
+def test_every_contract_function_has_public_and_hidden_cases(vectors):
+    for split in SPLITS:
+        assert {c.function for c in vectors.cases if c.split == split} == CONTRACT_FUNCTIONS
+
+
+def test_case_ids_are_unique_and_public_hidden_disjoint(vectors):
+    ids = [c.id for c in vectors.cases]
+    assert len(ids) == len(set(ids))
+
+
+def test_seed_notebook_values_are_stored(vectors):
+    # The published correct_out values of the assignment notebook.
+    by_id = {c.id: c for c in vectors.cases}
+    affine = np.array([[1.49834967, 1.70660132, 1.91485297], [3.25553199, 3.5141327, 3.77273342]])
+    assert rel_error(by_id["affine_forward.seed"].expected["out"], affine) < 1e-8
+    relu = np.array(
+        [
+            [0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.04545455, 0.13636364],
+            [0.22727273, 0.31818182, 0.40909091, 0.5],
+        ]
+    )
+    # The notebook prints 8 decimals: 1/22 = 0.0454545454... is off by 5e-8 in the course's
+    # relative error (the notebook itself reports 5e-8 for a correct relu_forward).
+    assert rel_error(by_id["relu_forward.seed"].expected["out"], relu) < 6e-8
+    # "Loss should be around 9" (svm, 10 classes: 9 margins of about 1) and 2.3 (= log 10).
+    assert abs(float(by_id["svm_loss.seed"].expected["loss"]) - 9.0) < 0.02
+    assert abs(float(by_id["softmax_loss.seed"].expected["loss"]) - np.log(10)) < 0.01
+
+
+def test_inputs_avoid_ambiguous_subgradients(vectors):
+    for case in vectors.cases:
+        if case.function.startswith("relu"):
+            assert np.abs(case.inputs["x"]).min() >= 1e-2 or case.name == "seed"
+        if case.function == "svm_loss":
+            x, y = case.inputs["x"], case.inputs["y"]
+            margins = x - x[np.arange(len(y)), y][:, None] + 1.0
+            margins[np.arange(len(y)), y] = 1.0
+            assert np.abs(margins).min() > 1e-6, case.id
+        if case.function.startswith("max_pool"):
+            # Distinct values everywhere, so no window holds a tie.
+            assert len(np.unique(case.inputs["x"])) == case.inputs["x"].size
+
+
+def test_relu_seed_case_has_no_exact_zero_input(vectors):
+    x = next(c for c in vectors.cases if c.id == "relu_forward.seed").inputs["x"]
+    assert np.all(x != 0)
+
+
+def test_softmax_has_large_logit_cases(vectors):
+    large = [c for c in vectors.cases if c.function == "softmax_loss" and c.name.startswith("large")]
+    assert {c.split for c in large} == {"public", "hidden"}
+    for case in large:
+        assert case.inputs["x"].min() > 900
+        # An unshifted exp overflows there.
+        with np.errstate(over="ignore"):
+            assert not np.all(np.isfinite(np.exp(case.inputs["x"])))
+
+
+def test_shapes_cover_the_contract(vectors):
+    affine_ndims = {c.inputs["x"].ndim for c in vectors.cases if c.function == "affine_forward"}
+    assert {2, 3, 4} <= affine_ndims
+    assert any(c.inputs["x"].shape[0] == 1 for c in vectors.cases if c.function == "affine_backward")
+    conv = [c for c in vectors.cases if c.function == "conv_forward_naive"]
+    params = {
+        (c.calls[0]["args"][3]["dict"]["stride"]["value"], c.calls[0]["args"][3]["dict"]["pad"]["value"])
+        for c in conv
+    }
+    assert {(1, 0), (1, 1), (2, 0), (2, 1)} <= params
+
+
+def test_worker_specs_carry_no_expected_values(vectors):
+    for case in vectors.cases:
+        text = json.dumps(case.spec())
+        assert "expected" not in text and ":out:" not in text
