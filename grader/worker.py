@@ -109,12 +109,17 @@ def fetch(spec: Any, env: Mapping[str, Any]) -> Any:
 
 
 def run_calls(
-    namespace: Mapping[str, Any], case: Mapping[str, Any], inputs: Mapping[str, np.ndarray]
+    namespace: Mapping[str, Any],
+    case: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    mutated: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run a case's calls against ``namespace`` and return its named outputs (raw values).
 
     Each call is {"fn": name, "args": [spec...], "returns": [name...]}: a single name binds
-    the whole return value, several names unpack a tuple of exactly that length.
+    the whole return value, several names unpack a tuple of exactly that length. Array
+    arguments are fresh copies; those a call changed in place are added to ``mutated``
+    as "function:argument".
     """
     env: dict[str, Any] = {}
     for call in case["calls"]:
@@ -123,6 +128,11 @@ def run_calls(
             raise CallError(f"{call['fn']} is not defined")
         args = [resolve(a, inputs, env) for a in call["args"]]
         value = fn(*args)
+        if mutated is not None:
+            for spec, arg in zip(call["args"], args, strict=True):
+                key = spec.get("array")
+                if key is not None and not np.array_equal(arg, inputs[key], equal_nan=True):
+                    mutated.append(f"{call['fn']}:{key}")
         names = call["returns"]
         if len(names) == 1:
             env[names[0]] = value
@@ -187,6 +197,12 @@ def result_message(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return {"type": "result", "status": "ok", "kinds": kinds}, arrays
 
 
+def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}); return values instead of exiting"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
     tb = exc.__traceback__
     frames = traceback.extract_tb(tb) if tb is not None else []
@@ -195,7 +211,7 @@ def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
     return {
         "type": "result",
         "status": status,
-        "error": f"{type(exc).__name__}: {exc}"[:500],
+        "error": describe_exception(exc)[:500],
         "line": where.lineno if where else None,
         "file": os.path.basename(where.filename) if where else None,
         "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK:],
@@ -217,8 +233,10 @@ def run_case_in_child(
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        mutated: list[str] = []
         try:
-            header, arrays = result_message(run_calls(namespace, case, inputs))
+            header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
+            header["mutated"] = mutated
         except CallError as exc:
             header, arrays = {"type": "result", "status": "bad_return", "error": str(exc)}, {}
         except SystemExit as exc:

@@ -18,7 +18,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if "sandbox" in item.keywords:
                 item.add_marker(fail)
         return
-    skip = pytest.mark.skip(reason="bubblewrap (bwrap) is not installed; apt-get install bubblewrap")
+    skip = pytest.mark.skip(
+        reason="bubblewrap (bwrap) is not installed; apt-get install bubblewrap"
+    )
     for item in items:
         if "sandbox" in item.keywords:
             item.add_marker(skip)

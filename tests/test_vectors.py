@@ -51,9 +51,13 @@ def test_rebuild_is_byte_identical(rebuilt):
         for name in stored:
             if name == "manifest.json":
                 # The numpy version that built them is recorded, and may differ here.
-                assert without_version(STORED / split / name) == without_version(rebuilt / split / name)
+                assert without_version(STORED / split / name) == without_version(
+                    rebuilt / split / name
+                )
             else:
-                assert (STORED / split / name).read_bytes() == (rebuilt / split / name).read_bytes(), name
+                assert (STORED / split / name).read_bytes() == (
+                    rebuilt / split / name
+                ).read_bytes(), name
 
 
 def test_save_npz_ignores_the_clock_and_key_order(tmp_path):
@@ -140,7 +144,9 @@ def test_relu_seed_case_has_no_exact_zero_input(vectors):
 
 
 def test_softmax_has_large_logit_cases(vectors):
-    large = [c for c in vectors.cases if c.function == "softmax_loss" and c.name.startswith("large")]
+    large = [
+        c for c in vectors.cases if c.function == "softmax_loss" and c.name.startswith("large")
+    ]
     assert {c.split for c in large} == {"public", "hidden"}
     for case in large:
         assert case.inputs["x"].min() > 900
@@ -152,10 +158,15 @@ def test_softmax_has_large_logit_cases(vectors):
 def test_shapes_cover_the_contract(vectors):
     affine_ndims = {c.inputs["x"].ndim for c in vectors.cases if c.function == "affine_forward"}
     assert {2, 3, 4} <= affine_ndims
-    assert any(c.inputs["x"].shape[0] == 1 for c in vectors.cases if c.function == "affine_backward")
+    assert any(
+        c.inputs["x"].shape[0] == 1 for c in vectors.cases if c.function == "affine_backward"
+    )
     conv = [c for c in vectors.cases if c.function == "conv_forward_naive"]
     params = {
-        (c.calls[0]["args"][3]["dict"]["stride"]["value"], c.calls[0]["args"][3]["dict"]["pad"]["value"])
+        (
+            c.calls[0]["args"][3]["dict"]["stride"]["value"],
+            c.calls[0]["args"][3]["dict"]["pad"]["value"],
+        )
         for c in conv
     }
     assert {(1, 0), (1, 1), (2, 0), (2, 1)} <= params

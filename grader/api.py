@@ -1,0 +1,53 @@
+"""Grade one submission: the stages in order, as one call. The CLI only parses arguments."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from grader.loader import stage
+from grader.rubric import Rubric, RubricError
+from grader.run import Job, run_submission
+from grader.sandbox import SandboxConfig
+from grader.score import GradeResult, grade
+from grader.vectors import CaseVector, load_vectors
+
+
+def graded_cases(rubric: Rubric, splits: tuple[str, ...]) -> tuple[CaseVector, ...]:
+    """The stored cases of the rubric's functions, checking that each function has some."""
+    vectors = load_vectors(rubric.vectors, splits)
+    known = sorted({c.function for c in vectors.cases})
+    wanted = {f.name for f in rubric.functions}
+    for name in sorted(wanted - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise RubricError(
+            f"{rubric.path}: functions.{name} has no stored cases in {rubric.vectors}.{hint}"
+        )
+    return tuple(c for c in vectors.cases if c.function in wanted)
+
+
+def grade_submission(
+    path: Path,
+    rubric: Rubric,
+    cases: tuple[CaseVector, ...],
+    config: SandboxConfig,
+    job: Job,
+    module: str | None = None,
+) -> GradeResult:
+    submission, staging = stage(path, module or rubric.module)
+    with staging:
+        run = run_submission(config, rubric.limits, job, submission.source, submission.module)
+    return grade(rubric, cases, run, str(path))
+
+
+def grade_one(
+    path: Path,
+    rubric: Rubric,
+    config: SandboxConfig,
+    splits: tuple[str, ...],
+    module: str | None = None,
+) -> GradeResult:
+    cases = graded_cases(rubric, splits)
+    with Job(cases) as job:
+        return grade_submission(path, rubric, cases, config, job, module)

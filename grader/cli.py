@@ -1,0 +1,180 @@
+"""The ``grade`` command. It parses arguments and calls the API; nothing else.
+
+    grade PATH                 grade a submission (folder, .py or .zip), as staff
+    grade check PATH           a student's self-check: public cases only
+    grade vectors build|verify staff: (re)build or verify the stored vectors
+
+Exit codes: 0 graded (whatever the score), 1 --fail-under not met, 2 usage error,
+3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+
+from grader import __version__
+from grader.api import grade_one
+from grader.loader import SubmissionError
+from grader.report import json_report, terminal
+from grader.rubric import RubricError, load_rubric
+from grader.sandbox import SandboxConfig, SandboxError, bwrap_path, discover_runtime
+from grader.vectors import VectorError, load_vectors
+
+EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_RUBRIC = Path("rubric.yaml")
+
+
+class UsageError(Exception):
+    pass
+
+
+def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Check your layers against the public test cases."
+            if student
+            else "Grade a submission: a folder, a .py file or a .zip."
+        ),
+    )
+    p.add_argument("path", type=Path, help="the submission (folder, .py or .zip)")
+    p.add_argument(
+        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
+    )
+    p.add_argument("--module", help="path of the layers module inside the submission")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    p.add_argument(
+        "-o", "--output", type=Path, help="write the report to this file instead of stdout"
+    )
+    p.add_argument(
+        "--fail-under", type=float, metavar="POINTS", help="exit 1 when the score is lower"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks and what the code printed"
+    )
+    if not student:
+        p.add_argument(
+            "--cases",
+            choices=("all", "public", "hidden"),
+            help="which cases to grade (default: the rubric's `cases`)",
+        )
+        p.add_argument(
+            "--no-sandbox",
+            action="store_true",
+            help="run without bubblewrap (process limits only)",
+        )
+    return p
+
+
+def sandbox_config(no_sandbox: bool, hidden: bool, err: Console) -> SandboxConfig:
+    bwrap = None if no_sandbox else bwrap_path()
+    if bwrap is None and not no_sandbox:
+        if hidden:
+            raise UsageError(
+                "bubblewrap (bwrap) is not installed, and hidden cases are never run without a "
+                "sandbox.\nHint: install it (Debian: apt-get install bubblewrap), grade public "
+                "cases only with --cases public, or pass --no-sandbox to accept the risk."
+            )
+        err.print(
+            "[yellow]bubblewrap (bwrap) not found: running with process limits only.[/yellow]"
+        )
+    return SandboxConfig(bwrap, discover_runtime())
+
+
+def run_grade(argv: list[str], student: bool) -> int:
+    args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
+    err = Console(stderr=True)
+    rubric = load_rubric(args.rubric)
+    splits = (
+        ("public",)
+        if student
+        else (
+            rubric.splits
+            if args.cases is None
+            else ("public", "hidden")
+            if args.cases == "all"
+            else (args.cases,)
+        )
+    )
+    config = sandbox_config(not student and args.no_sandbox, "hidden" in splits, err)
+    result = grade_one(args.path, rubric, config, splits, args.module)
+    if args.format == "json":
+        text = json.dumps(json_report.to_dict(result), indent=2) + "\n"
+        if args.output:
+            args.output.write_text(text)
+        else:
+            sys.stdout.write(text)
+    elif args.output:
+        with open(args.output, "w") as f:
+            terminal.render(result, Console(file=f, width=120, no_color=True), args.verbose)
+    else:
+        terminal.render(result, Console(), args.verbose)
+    if args.fail_under is not None and result.score < args.fail_under:
+        err.print(f"score {result.score:g} is under --fail-under {args.fail_under:g}")
+        return EXIT_FAIL_UNDER
+    return EXIT_OK
+
+
+def run_vectors(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="grade vectors", description="Build or verify the stored test vectors."
+    )
+    p.add_argument("action", choices=("build", "verify"))
+    p.add_argument(
+        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric naming the vectors folder"
+    )
+    p.add_argument("--out", type=Path, help="vectors folder (default: the rubric's `vectors`)")
+    args = p.parse_args(argv)
+    folder = args.out or load_rubric(args.rubric).vectors
+    if args.action == "build":
+        # Staff only: the reference is needed to compute expected values.
+        from reference.build import build
+
+        for path in build(folder):
+            print(path)
+    vectors = load_vectors(folder)
+    public = sum(c.split == "public" for c in vectors.cases)
+    hidden = len(vectors.cases) - public
+    print(f"{folder}: {len(vectors.cases)} cases ({public} public, {hidden} hidden), checksums OK")
+    return EXIT_OK
+
+
+USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH --help)
+       grade check PATH [options]  check your own work on the public cases
+       grade vectors build|verify  build or verify the stored test vectors (staff)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    err = Console(stderr=True)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE + "\nlayergrade " + __version__ + ": grades the modular-layers assignment.")
+        return EXIT_OK if argv else EXIT_USAGE
+    if argv[0] == "--version":
+        print(__version__)
+        return EXIT_OK
+    try:
+        if argv[0] == "vectors":
+            return run_vectors(argv[1:])
+        if argv[0] == "check":
+            return run_grade(argv[1:], student=True)
+        return run_grade(argv, student=False)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    except (UsageError, RubricError, SubmissionError, VectorError) as exc:
+        err.print(f"[red]grade: {exc}[/red]", highlight=False)
+        return EXIT_USAGE
+    except SandboxError as exc:
+        err.print(f"[red]grade: the sandbox failed: {exc}[/red]", highlight=False)
+        return EXIT_INTERNAL
+    except Exception:
+        err.print("[red]grade: internal error (a bug in the grader, not in the submission):[/red]")
+        err.print(traceback.format_exc(), highlight=False, markup=False)
+        return EXIT_INTERNAL

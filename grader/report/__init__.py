@@ -1,0 +1,1 @@
+"""Reporters: each reads a finished GradeResult and renders it; none changes it."""

@@ -1,0 +1,72 @@
+"""The terminal report: one table row per function, then what to fix first."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader.score import FunctionResult, GradeResult
+
+STYLES = {"pass": "green", "partial": "yellow", "fail": "red", "missing": "red"}
+
+
+def fmt_points(value: float) -> str:
+    return f"{value:g}"
+
+
+def worst(function: FunctionResult) -> str:
+    errors = function.worst_errors
+    return ", ".join(f"{k} {v:.0e}" for k, v in errors.items()) if errors else "-"
+
+
+def render(result: GradeResult, console: Console, verbose: bool = False) -> None:
+    sandbox = "sandboxed" if result.sandboxed else "NOT sandboxed (process limits only)"
+    console.print(
+        f"[bold]{result.submission}[/bold]  module {result.module}  "
+        f"cases: {'+'.join(result.splits)}  {sandbox}"
+    )
+    if result.import_failure is not None:
+        f = result.import_failure
+        where = f" ({f.file}, line {f.line})" if f.line else ""
+        hint = ""
+        if (
+            "Missing parentheses" in f.message
+            or "print" in f.message
+            and "SyntaxError" in f.message
+        ):
+            hint = "\nThis looks like Python 2 code: the grader runs Python 3 (print(...), //)."
+        console.print(
+            Text(f"The grader could not run your code: {f.message}{where}{hint}", style="bold red")
+        )
+    table = Table(show_lines=False, expand=False)
+    table.add_column("Function")
+    table.add_column("Points", justify="right")
+    table.add_column("Status")
+    table.add_column("Worst rel error")
+    table.add_column("Reason", overflow="fold")
+    for function in result.functions:
+        table.add_row(
+            function.name,
+            f"{fmt_points(function.score)} / {fmt_points(function.max_score)}",
+            Text(function.status, style=STYLES.get(function.status, "")),
+            worst(function),
+            function.reason,
+        )
+    table.add_section()
+    table.add_row(
+        "Total", f"{fmt_points(result.score)} / {fmt_points(result.max_score)}", "", "", ""
+    )
+    console.print(table)
+    if verbose:
+        for function in result.functions:
+            for case in function.cases:
+                if case.failure is not None and case.failure.traceback:
+                    console.rule(f"{case.case_id} ({case.failure.status})")
+                    console.print(Text(case.failure.traceback))
+        if result.import_failure is not None and result.import_failure.traceback:
+            console.rule("import")
+            console.print(Text(result.import_failure.traceback))
+        if result.output:
+            console.rule("what the submission printed (truncated)")
+            console.print(Text(result.output))

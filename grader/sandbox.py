@@ -1,0 +1,322 @@
+"""Starting and stopping untrusted workers. The only module that runs student code.
+
+On Linux with bubblewrap, each worker runs in its own pid, network, ipc and uts
+namespaces with a read-only filesystem that shows only system libraries, the
+interpreter's standard library, numpy, the worker script, the case inputs and the
+submission (mounted under neutral paths in /lg), plus a small private /tmp. Every
+site-packages folder of the host interpreter is hidden, so the grader, the reference,
+the rubric and the expected values are not merely unread but absent.
+
+When the grader runs as root, bubblewrap runs privileged (no user namespace) and the
+worker, before it loads any student code, forbids privilege gain and switches to an
+unprivileged uid of its own, so that RLIMIT_NPROC applies (the kernel does not enforce
+it for root). The interpreter may live under a folder that uid cannot traverse (a home
+folder of mode 700): the bind mounts are made by root, so nothing on the host is loosened.
+
+The grader enforces every deadline from outside and ends a worker by SIGKILL to
+bubblewrap, whose ``--die-with-parent`` takes the whole pid namespace down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.transport import Closed, Deadline, Reader, TransportError, send
+
+WORKER = Path(__file__).with_name("worker.py")
+MOUNT = "/lg"
+OUTPUT_CAP = 64 * 1024
+# The worker's own setup (interpreter, numpy, inputs) takes well under a second.
+STARTUP_SECONDS = 20.0
+
+
+class SandboxError(Exception):
+    """The sandbox or the worker's own setup failed: a problem of the grader's host."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits. Defaults are generous for the assignment's small arrays."""
+
+    case_seconds: float = 5.0
+    import_seconds: float = 10.0
+    submission_seconds: float = 120.0
+    # numpy alone maps about 100 MB of address space; 1 GiB leaves room for real work.
+    memory_mb: int = 1024
+    processes: int = 32
+    file_size_mb: int = 8
+    open_files: int = 64
+    tmp_mb: int = 16
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Host paths the worker needs, found once per grading run."""
+
+    executable: Path
+    stdlib: Path
+    libpython: Path | None
+    numpy_dir: Path
+    numpy_libs: Path | None
+    site_dirs: tuple[Path, ...]
+
+
+def discover_runtime() -> Runtime:
+    executable = Path(os.path.realpath(sys.executable))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    libpython = None
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        soname = sysconfig.get_config_var("INSTSONAME") or ""
+        candidate = Path(libdir) / soname
+        if soname and candidate.exists():
+            libpython = candidate
+    numpy_dir = Path(np.__file__).resolve().parent
+    libs = numpy_dir.with_name("numpy.libs")
+    sites = {Path(p) for p in site.getsitepackages()}
+    sites.add(Path(site.getusersitepackages()))
+    sites.add(Path(sysconfig.get_paths()["purelib"]))
+    sites.add(Path(sysconfig.get_paths()["platlib"]))
+    return Runtime(
+        executable=executable,
+        stdlib=stdlib,
+        libpython=libpython,
+        numpy_dir=numpy_dir,
+        numpy_libs=libs if libs.is_dir() else None,
+        site_dirs=tuple(sorted(p for p in sites if p.is_dir())),
+    )
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@dataclass(frozen=True)
+class Mounts:
+    job: Path
+    source: Path
+
+
+def bwrap_args(
+    bwrap: str, runtime: Runtime, mounts: Mounts, limits: Limits
+) -> tuple[list[str], dict[str, str]]:
+    """The bubblewrap command line (up to the interpreter) and the in-sandbox paths."""
+    privileged = os.geteuid() == 0
+    py = f"{MOUNT}/py"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
+    if privileged:
+        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        args += ["--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-all"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # bubblewrap creates missing mount points with mode 0700: make ours traversable.
+    for d in (MOUNT, py, f"{py}/bin", f"{py}/lib", f"{MOUNT}/site"):
+        args += ["--perms", "0755", "--dir", d]
+    args += ["--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
+    args += ["--ro-bind", str(runtime.executable), f"{py}/bin/python3"]
+    args += ["--ro-bind", str(runtime.stdlib), f"{py}/lib/{version}"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": "Agg",
+        # One thread per BLAS library: starting OpenBLAS's thread pool costs more than
+        # importing numpy, and extra threads would count against the process limit.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    if runtime.libpython is not None:
+        args += ["--ro-bind", str(runtime.libpython), f"{py}/lib/{runtime.libpython.name}"]
+        env["LD_LIBRARY_PATH"] = f"{py}/lib"
+    # Hide every site-packages that the binds above expose (the stdlib's own, and any
+    # under /usr): an empty read-only tmpfs over each.
+    hidden = [f"{py}/lib/{version}/site-packages"]
+    for site_dir in runtime.site_dirs:
+        if site_dir.is_relative_to("/usr"):
+            hidden.append(str(site_dir))
+        elif site_dir.is_relative_to(runtime.stdlib):
+            hidden.append(f"{py}/lib/{version}/{site_dir.relative_to(runtime.stdlib)}")
+    for d in dict.fromkeys(hidden):
+        args += ["--size", "4096", "--tmpfs", d, "--remount-ro", d]
+    args += ["--ro-bind", str(runtime.numpy_dir), f"{MOUNT}/site/numpy"]
+    if runtime.numpy_libs is not None:
+        args += ["--ro-bind", str(runtime.numpy_libs), f"{MOUNT}/site/numpy.libs"]
+    args += ["--ro-bind", str(WORKER), f"{MOUNT}/worker.py"]
+    args += ["--ro-bind", str(mounts.job), f"{MOUNT}/job"]
+    args += ["--ro-bind", str(mounts.source), f"{MOUNT}/sub"]
+    args += ["--hostname", "sandbox", "--chdir", f"{MOUNT}/sub"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += [f"{py}/bin/python3"]
+    paths = {"job": f"{MOUNT}/job", "source": f"{MOUNT}/sub", "site": f"{MOUNT}/site"}
+    return args, paths
+
+
+def rlimits(limits: Limits, processes: int) -> dict[str, int]:
+    return {
+        "RLIMIT_AS": limits.memory_mb << 20,
+        "RLIMIT_NPROC": processes,
+        "RLIMIT_FSIZE": limits.file_size_mb << 20,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_CORE": 0,
+        # CPU seconds per process: a backstop behind the wall-clock deadlines.
+        "RLIMIT_CPU": int(limits.submission_seconds) + 1,
+    }
+
+
+def processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How to isolate workers. ``bwrap`` None means process and rlimit isolation only."""
+
+    bwrap: str | None
+    runtime: Runtime
+    # The unprivileged uid for workers when the grader runs as root (one per parallel slot).
+    uid: int = 61000
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.bwrap is not None
+
+
+class Worker:
+    """One running worker process for one submission. Use as a context manager."""
+
+    def __init__(
+        self, config: SandboxConfig, limits: Limits, job: Path, source: Path, module: str
+    ) -> None:
+        req_r, self.req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        root = os.geteuid() == 0
+        # RLIMIT_NPROC counts every process of the uid; when we cannot switch to a uid of
+        # our own, allow the processes the user already has plus the limit.
+        nproc = limits.processes if root else processes_of(os.getuid()) + limits.processes
+        worker_config: dict[str, Any] = {
+            "req_fd": req_r,
+            "res_fd": res_w,
+            "limits": rlimits(limits, nproc),
+            "uid": config.uid if root else None,
+            "module": module,
+            "case_seconds": limits.case_seconds,
+        }
+        if config.bwrap is not None:
+            argv, paths = bwrap_args(config.bwrap, config.runtime, Mounts(job, source), limits)
+            worker_path = f"{MOUNT}/worker.py"
+            env = None
+        else:
+            argv = [str(config.runtime.executable)]
+            paths = {
+                "job": str(job),
+                "source": str(source),
+                "site": str(config.runtime.numpy_dir.parent),
+            }
+            worker_path = str(WORKER)
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(source),
+                "OPENBLAS_NUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+            }
+        worker_config.update(paths)
+        argv += ["-I", "-S", "-B", worker_path, json.dumps(worker_config)]
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(req_r, res_w),
+            start_new_session=True,
+            env=env,
+            cwd=str(source) if config.bwrap is None else None,
+        )
+        os.close(req_r)
+        os.close(res_w)
+        self.reader = Reader(res_r)
+        self.output = bytearray()
+        self.output_dropped = 0
+        self._drain = threading.Thread(target=self._drain_output, daemon=True)
+        self._drain.start()
+
+    def _drain_output(self) -> None:
+        """Keep the first OUTPUT_CAP bytes of the worker's stdout/stderr, discard the rest."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        for chunk in iter(lambda: os.read(fd, 1 << 16), b""):
+            room = OUTPUT_CAP - len(self.output)
+            self.output += chunk[:room]
+            self.output_dropped += max(0, len(chunk) - room)
+
+    def wait_started(self, seconds: float = STARTUP_SECONDS) -> None:
+        """Wait for the worker's own setup (before any student code) to finish."""
+        try:
+            message = self.reader.read(time.monotonic() + seconds)
+        except (Closed, Deadline, TransportError) as exc:
+            self.kill()
+            raise SandboxError(
+                f"the worker did not start ({type(exc).__name__}); its output:\n"
+                + self.output.decode("utf-8", "replace")[-2000:]
+            ) from None
+        if message.header.get("type") != "started":
+            self.kill()
+            raise SandboxError(f"the worker sent {message.header!r:.200} before starting")
+
+    def request(self, case_id: str) -> None:
+        send(self.req_w, {"case": case_id})
+
+    def kill(self) -> None:
+        """End the worker and everything it started, whatever state it is in."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._drain.join(timeout=5)
+
+    def close(self) -> None:
+        for fd in (self.req_w, self.reader.fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.kill()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

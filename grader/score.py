@@ -1,0 +1,163 @@
+"""Turn checks into points with the rubric. Totals are derived, never stored twice."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from grader.compare import Check, judge_case
+from grader.rubric import FunctionRubric, Rubric
+from grader.run import CaseOutcome, Failure, RunResult
+from grader.vectors import CaseVector
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_id: str
+    split: str
+    weights: Mapping[str, float]
+    checks: tuple[Check, ...]
+    failure: Failure | None
+    seconds: float
+    mutated: tuple[str, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        out = []
+        for entry in self.mutated:
+            fn, _, arg = entry.partition(":")
+            out.append(
+                f"{fn} modified its input {arg} in place: the caller's array is changed; "
+                "work on a copy"
+            )
+        return tuple(out)
+
+    @property
+    def credit(self) -> float:
+        """Fraction of this case's credit earned, by the weights of its outputs."""
+        if self.failure is not None or not self.checks:
+            return 0.0
+        total = sum(self.weights.get(c.output, 1.0) for c in self.checks)
+        earned = sum(self.weights.get(c.output, 1.0) * c.credit for c in self.checks)
+        return earned / total if total else 0.0
+
+    @property
+    def reason(self) -> str:
+        if self.failure is not None:
+            where = f" (line {self.failure.line})" if self.failure.line else ""
+            return f"{self.failure.message}{where}"
+        failing = [c for c in self.checks if c.credit < 1.0]
+        return failing[0].message if failing else "all outputs match"
+
+
+@dataclass(frozen=True)
+class FunctionResult:
+    name: str
+    max_score: float
+    cases: tuple[CaseResult, ...]
+    missing: bool
+
+    @property
+    def score(self) -> float:
+        if not self.cases:
+            return 0.0
+        return round(self.max_score * sum(c.credit for c in self.cases) / len(self.cases), 2)
+
+    @property
+    def status(self) -> str:
+        if self.missing:
+            return "missing"
+        if self.score >= self.max_score:
+            return "pass"
+        return "partial" if self.score > 0 else "fail"
+
+    @property
+    def worst_errors(self) -> dict[str, float]:
+        """The largest relative error per output over the cases that could be compared."""
+        worst: dict[str, float] = {}
+        for case in self.cases:
+            for check in case.checks:
+                if check.rel_error is not None:
+                    worst[check.output] = max(worst.get(check.output, 0.0), check.rel_error)
+        return worst
+
+    @property
+    def reason(self) -> str:
+        if self.missing:
+            return f"{self.name} is not defined in the submission"
+        for case in self.cases:
+            if case.credit < 1.0:
+                return f"{case.case_id.split('.', 1)[1]}: {case.reason}"
+        warnings = [w for case in self.cases for w in case.warnings]
+        return f"all cases pass; but {warnings[0]}" if warnings else "all cases pass"
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    submission: str
+    module: str
+    sandboxed: bool
+    splits: tuple[str, ...]
+    functions: tuple[FunctionResult, ...]
+    import_failure: Failure | None
+    output: str
+    seconds: float
+
+    @property
+    def score(self) -> float:
+        return round(sum(f.score for f in self.functions), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(f.max_score for f in self.functions), 2)
+
+
+def case_result(
+    case: CaseVector, outcome: CaseOutcome, function: FunctionRubric, rubric: Rubric
+) -> CaseResult:
+    checks: tuple[Check, ...] = ()
+    if outcome.failure is None:
+        checks = judge_case(
+            case,
+            outcome.values,
+            outcome.kinds,
+            outcome.rejected,
+            rubric.credit,
+            rubric.dropout_p_means,
+        )
+    return CaseResult(
+        case.id,
+        case.split,
+        function.checks,
+        checks,
+        outcome.failure,
+        outcome.seconds,
+        outcome.mutated,
+    )
+
+
+def grade(
+    rubric: Rubric, cases: tuple[CaseVector, ...], run: RunResult, submission: str
+) -> GradeResult:
+    outcomes = {o.case_id: o for o in run.outcomes}
+    results = []
+    for function in rubric.functions:
+        mine = [c for c in cases if c.function == function.name]
+        results.append(
+            FunctionResult(
+                function.name,
+                function.points,
+                tuple(case_result(c, outcomes[c.id], function, rubric) for c in mine),
+                missing=run.import_failure is None and function.name not in run.functions,
+            )
+        )
+    return GradeResult(
+        submission=submission,
+        module=run.module,
+        sandboxed=run.sandboxed,
+        splits=rubric.splits,
+        functions=tuple(results),
+        import_failure=run.import_failure,
+        output=run.output,
+        seconds=run.seconds,
+    )

@@ -1,0 +1,137 @@
+"""Reading the worker's frames: length-capped, deadline-bound, and never unpickling.
+
+A message is a sequence of parts, each an 8-byte big-endian length then that many bytes:
+first a JSON header, then one ``.npy`` payload per entry of ``header["arrays"]``.
+The ``.npy`` header (dtype, shape) is checked against the payload length before any
+array is built, and only plain numeric dtypes are accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import select
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LENGTH = struct.Struct(">Q")
+MAX_HEADER = 64 * 1024
+# A case's outputs are at most a few arrays of the size of its inputs; the largest stored
+# input is 500x500 float64 (2 MB), so 32 MB leaves room without letting a worker flood us.
+MAX_MESSAGE = 32 * 1024 * 1024
+NPY_MAGIC = b"\x93NUMPY"
+NUMERIC_KINDS = "biuf"
+
+
+class TransportError(Exception):
+    """The worker sent something that is not a well-formed message."""
+
+
+class Deadline(Exception):
+    """No complete message arrived in time."""
+
+
+class Closed(Exception):
+    """The worker closed its end (it exited or was killed)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    # Arrays the worker sent that failed validation, with the reason.
+    rejected: dict[str, str]
+
+
+def send(fd: int, obj: dict[str, Any]) -> None:
+    data = json.dumps(obj).encode()
+    os.write(fd, LENGTH.pack(len(data)) + data)
+
+
+class Reader:
+    """Reads messages from a pipe with a deadline per message."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def _fill(self, n: int, deadline: float) -> None:
+        while len(self.buffer) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Deadline
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                raise Deadline
+            chunk = os.read(self.fd, max(n - len(self.buffer), 1 << 16))
+            if not chunk:
+                raise Closed
+            self.buffer += chunk
+
+    def _part(self, deadline: float, cap: int) -> bytes:
+        self._fill(LENGTH.size, deadline)
+        (n,) = LENGTH.unpack(self.buffer[: LENGTH.size])
+        if n > cap:
+            raise TransportError(f"a message part of {n} bytes exceeds the cap of {cap} bytes")
+        self._fill(LENGTH.size + n, deadline)
+        part = bytes(self.buffer[LENGTH.size : LENGTH.size + n])
+        del self.buffer[: LENGTH.size + n]
+        return part
+
+    def read(self, deadline: float) -> Message:
+        try:
+            header = json.loads(self._part(deadline, MAX_HEADER))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TransportError(f"the message header is not JSON ({exc})") from None
+        if type(header) is not dict or type(header.get("arrays", [])) is not list:
+            raise TransportError("the message header is not an object with a list of arrays")
+        arrays: dict[str, np.ndarray] = {}
+        rejected: dict[str, str] = {}
+        budget = MAX_MESSAGE
+        for entry in header.get("arrays", []):
+            if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str:
+                raise TransportError(f"bad array entry {entry!r:.80}")
+            data = self._part(deadline, budget)
+            budget -= len(data)
+            try:
+                arrays[entry[0]] = parse_npy(data)
+            except ValueError as exc:
+                rejected[entry[0]] = str(exc)
+        return Message(header, arrays, rejected)
+
+
+def parse_npy(data: bytes) -> np.ndarray:
+    """Parse one ``.npy`` payload without pickles, checking its header first."""
+    if not data.startswith(NPY_MAGIC) or len(data) < 10:
+        raise ValueError("not an .npy payload")
+    major = data[6]
+    if major == 1:
+        hlen, start = struct.unpack("<H", data[8:10])[0], 10
+    elif major in (2, 3):
+        hlen, start = struct.unpack("<I", data[8:12])[0], 12
+    else:
+        raise ValueError(f"unknown .npy version {major}")
+    if hlen > 4096:
+        raise ValueError("oversized .npy header")
+    try:
+        meta = ast.literal_eval(data[start : start + hlen].decode("latin1"))
+        dtype = np.dtype(meta["descr"])
+        shape = tuple(meta["shape"])
+        fortran = bool(meta["fortran_order"])
+    except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+        raise ValueError(f"unreadable .npy header ({exc})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in NUMERIC_KINDS:
+        raise ValueError(f"dtype {dtype} is not a plain numeric type")
+    if not all(type(d) is int and d >= 0 for d in shape):
+        raise ValueError(f"bad shape {shape!r}")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    body = data[start + hlen :]
+    if count * dtype.itemsize != len(body):
+        raise ValueError(f"payload of {len(body)} bytes does not hold {count} values of {dtype}")
+    arr = np.frombuffer(body, dtype=dtype, count=count)
+    return arr.reshape(shape, order="F" if fortran else "C").copy()

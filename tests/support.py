@@ -1,0 +1,80 @@
+"""Helpers for end-to-end tests: build zoo submissions and run the real `grade` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "tests" / "zoo"
+CORRECT = ROOT / "assignments" / "modular_layers" / "examples" / "correct"
+CORRECT_LAYERS = CORRECT / "cs231n" / "layers.py"
+DEFAULT_RUBRIC = ROOT / "rubric.yaml"
+
+# Short limits so that the hanging submissions cost seconds, not minutes.
+TEST_LIMITS = {"case_seconds": 1, "import_seconds": 3, "submission_seconds": 60}
+
+
+def write_rubric(folder: Path, **overrides: Any) -> Path:
+    """The default rubric with absolute vector paths, short limits and any overrides."""
+    data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    data["vectors"] = str(ROOT / data["vectors"])
+    data["limits"] = dict(data.get("limits", {}), **TEST_LIMITS)
+    data.update(overrides)
+    path = folder / "rubric.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def build_submission(folder: Path, snippet: str = "", name: str = "sub") -> Path:
+    """A submission folder: the correct layers with ``snippet`` appended (it wins)."""
+    sub = folder / name
+    (sub / "cs231n").mkdir(parents=True)
+    (sub / "cs231n" / "__init__.py").write_text("")
+    text = CORRECT_LAYERS.read_text()
+    (sub / "cs231n" / "layers.py").write_text(text + "\n\n" + snippet)
+    return sub
+
+
+def run_grade(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env if env is not None else dict(os.environ),
+    )
+
+
+def grade_json(
+    path: Path, rubric: Path, *extra: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    proc = run_grade(path, "--rubric", rubric, "--format", "json", *extra, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def function(result: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f for f in result["functions"] if f["name"] == name)
+
+
+def output_statuses(fn: dict[str, Any], output: str) -> list[str]:
+    """The status of ``output`` in every case of a function ('fail' where the case failed)."""
+    statuses = []
+    for case in fn["cases"]:
+        if case["failure"] is not None:
+            statuses.append("fail")
+            continue
+        statuses.extend(c["status"] for c in case["checks"] if c["output"] == output)
+    return statuses
