@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from grader.vectors import CaseVector, save_npz
 GRACE_SECONDS = 2.0
 # Workers started for one submission before the remaining cases are given up.
 MAX_WORKERS = 4
+# Requests in flight at once: enough to overlap our reading with the worker's next fork,
+# small enough (a few KB) never to fill the request pipe.
+WINDOW = 8
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,9 @@ def seconds_text(header: Mapping[str, object]) -> str:
 def outcome_from(case_id: str, message: Message, seconds: float) -> CaseOutcome:
     header = message.header
     status = header.get("status")
-    if header.get("type") != "result":
-        return CaseOutcome(case_id, seconds, failure=Failure("protocol", "unexpected message"))
+    if header.get("type") != "result" or header.get("case") != case_id:
+        failure = Failure("protocol", "the worker answered out of turn")
+        return CaseOutcome(case_id, seconds, failure=failure)
     if status == "ok":
         kinds = header.get("kinds")
         if type(kinds) is not dict:
@@ -135,6 +140,72 @@ def outcome_from(case_id: str, message: Message, seconds: float) -> CaseOutcome:
     return CaseOutcome(case_id, seconds, failure=failure_from(header, "error"))
 
 
+def serve_cases(
+    worker: Worker,
+    pending: deque[CaseVector],
+    limits: Limits,
+    budget_end: float,
+    outcomes: list[CaseOutcome],
+) -> None:
+    """Run pending cases on a ready worker until none is left or the worker must go.
+
+    Up to WINDOW requests are in flight, so the worker forks the next case while we read
+    the last one. The worker answers in order, so each answer is due within the case
+    limit (plus grace) of the one before it.
+    """
+    in_flight = 0
+    since = time.monotonic()
+    while pending:
+        case = pending[0]
+        try:
+            while in_flight < min(WINDOW, len(pending)):
+                worker.request(pending[in_flight].id)
+                in_flight += 1
+            message = worker.reader.read(
+                min(since + limits.case_seconds + GRACE_SECONDS, budget_end)
+            )
+        except Deadline:
+            pending.popleft()
+            failure = Failure("timeout", f"did not finish within {limits.case_seconds:g} s")
+            outcomes.append(CaseOutcome(case.id, time.monotonic() - since, failure=failure))
+            return
+        except (Closed, OSError, TransportError) as exc:
+            pending.popleft()
+            reason = str(exc) if isinstance(exc, TransportError) else "the worker process died"
+            outcomes.append(
+                CaseOutcome(case.id, time.monotonic() - since, failure=Failure("crash", reason))
+            )
+            return
+        pending.popleft()
+        in_flight -= 1
+        now = time.monotonic()
+        outcomes.append(outcome_from(case.id, message, now - since))
+        since = now
+
+
+def start_worker(
+    config: SandboxConfig, limits: Limits, job: Job, source: Path, module: str, budget_end: float
+) -> tuple[Worker, Failure | None, tuple[str, ...]]:
+    """Start a worker and wait for it to import the module: (worker, failure, functions)."""
+    worker = Worker(config, limits, job.path, source, module)
+    try:
+        worker.wait_started()
+        hello = worker.reader.read(min(time.monotonic() + limits.import_seconds, budget_end))
+    except Deadline:
+        text = f"importing {module} did not finish within {limits.import_seconds:g} s"
+        return worker, Failure("timeout", text), ()
+    except (Closed, TransportError):
+        text = f"the process ended while importing {module} (os._exit at import?)"
+        return worker, Failure("exit", text), ()
+    except BaseException:
+        worker.close()
+        raise
+    if hello.header.get("type") == "import_error":
+        return worker, failure_from(hello.header, "import_error"), ()
+    raw = hello.header.get("functions")
+    return worker, None, tuple(str(f) for f in raw) if type(raw) is list else ()
+
+
 def run_submission(
     config: SandboxConfig,
     limits: Limits,
@@ -146,80 +217,31 @@ def run_submission(
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
-    pending = list(job.cases)
+    pending = deque(job.cases)
     output = bytearray()
     functions: tuple[str, ...] = ()
     import_failure: Failure | None = None
     workers = 0
-    while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
+    while pending and import_failure is None and workers < MAX_WORKERS:
+        if time.monotonic() >= budget_end:
+            break
         workers += 1
-        worker = Worker(config, limits, job.path, source, module)
+        worker, import_failure, functions = start_worker(
+            config, limits, job, source, module, budget_end
+        )
         try:
-            worker.wait_started()
-            ready_by = min(time.monotonic() + limits.import_seconds, budget_end)
-            try:
-                hello = worker.reader.read(ready_by)
-            except Deadline:
-                import_failure = Failure(
-                    "timeout",
-                    f"importing {module} did not finish within {limits.import_seconds:g} s",
-                )
-                break
-            except (Closed, TransportError):
-                import_failure = Failure(
-                    "exit",
-                    f"the process ended while importing {module} (sys.exit or os._exit at import?)",
-                )
-                break
-            if hello.header.get("type") == "import_error":
-                import_failure = failure_from(hello.header, "import_error")
-                break
-            raw = hello.header.get("functions")
-            functions = tuple(str(f) for f in raw) if type(raw) is list else ()
-            while pending:
-                case = pending[0]
-                case_start = time.monotonic()
-                deadline = min(case_start + limits.case_seconds + GRACE_SECONDS, budget_end)
-                try:
-                    worker.request(case.id)
-                    message = worker.reader.read(deadline)
-                except Deadline:
-                    pending.pop(0)
-                    outcomes.append(
-                        CaseOutcome(
-                            case.id,
-                            time.monotonic() - case_start,
-                            failure=Failure(
-                                "timeout", f"did not finish within {limits.case_seconds:g} s"
-                            ),
-                        )
-                    )
-                    break
-                except (Closed, BrokenPipeError, TransportError) as exc:
-                    pending.pop(0)
-                    reason = (
-                        str(exc) if isinstance(exc, TransportError) else "the worker process died"
-                    )
-                    outcomes.append(
-                        CaseOutcome(
-                            case.id, time.monotonic() - case_start, failure=Failure("crash", reason)
-                        )
-                    )
-                    break
-                pending.pop(0)
-                outcomes.append(outcome_from(case.id, message, time.monotonic() - case_start))
+            if import_failure is None:
+                serve_cases(worker, pending, limits, budget_end, outcomes)
         finally:
             worker.close()
             output += worker.output
-    for case in pending:
-        reason = (
-            f"not run: {import_failure.message}"
-            if import_failure
-            else f"not run: the submission's time budget ({limits.submission_seconds:g} s) ran out"
-            if time.monotonic() >= budget_end
-            else "not run: the worker kept dying"
-        )
-        outcomes.append(CaseOutcome(case.id, 0.0, failure=Failure("not_run", reason)))
+    if import_failure is not None:
+        reason = f"not run: {import_failure.message}"
+    elif time.monotonic() >= budget_end:
+        reason = f"not run: the submission's time budget ({limits.submission_seconds:g} s) ran out"
+    else:
+        reason = "not run: the worker kept dying"
+    outcomes.extend(CaseOutcome(c.id, 0.0, failure=Failure("not_run", reason)) for c in pending)
     return RunResult(
         module=module,
         sandboxed=config.sandboxed,

@@ -62,6 +62,8 @@ class Limits:
     file_size_mb: int = 8
     open_files: int = 64
     tmp_mb: int = 16
+    # Cases one worker runs at once, each in its own child with its own deadline.
+    parallel_cases: int = 2
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ class Worker:
             "uid": config.uid if root else None,
             "module": module,
             "case_seconds": limits.case_seconds,
+            "parallel": limits.parallel_cases,
         }
         if config.bwrap is not None:
             argv, paths = bwrap_args(config.bwrap, config.runtime, Mounts(job, source), limits)

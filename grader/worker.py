@@ -28,6 +28,7 @@ import struct
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,15 +39,21 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 HEADER = struct.Struct(">Q")
+# Bound before any student code runs, which may replace the os module's functions.
+_fork, _exit = os.fork, os._exit
 MAX_TRACEBACK = 4000
 
 
-def write_message(fd: int, header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> None:
-    """Write one frame: 8-byte length, JSON header, then each .npy payload as its own part."""
+def encode_message(header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> bytes:
+    """One frame: 8-byte length, JSON header, then each .npy payload as its own part."""
     header = dict(header, arrays=[[name, len(data)] for name, data in arrays.items()])
     parts = [json.dumps(header).encode()]
     parts.extend(arrays.values())
-    write_all(fd, b"".join(HEADER.pack(len(p)) + p for p in parts))
+    return b"".join(HEADER.pack(len(p)) + p for p in parts)
+
+
+def write_message(fd: int, header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> None:
+    write_all(fd, encode_message(header, arrays))
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -221,65 +228,110 @@ def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
 # The serving loop ----------------------------------------------------------------------
 
 
-def run_case_in_child(
-    namespace: Mapping[str, Any],
-    case: Mapping[str, Any],
-    inputs: Mapping[str, np.ndarray],
-    res_fd: int,
-    seconds: float,
-) -> None:
-    """Fork, run one case in the child with its own deadline, forward its one message."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        mutated: list[str] = []
-        try:
-            header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
-            header["mutated"] = mutated
-        except CallError as exc:
-            header, arrays = {"type": "result", "status": "bad_return", "error": str(exc)}, {}
-        except SystemExit as exc:
-            header, arrays = error_message(exc, "exit"), {}
-        except BaseException as exc:
-            header, arrays = error_message(exc), {}
-        try:
-            write_message(w, header, arrays)
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = bytearray()
-    deadline = time.monotonic() + seconds
-    timed_out = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([r], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(r, 1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    if timed_out:
-        os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    if timed_out:
-        write_message(res_fd, {"type": "result", "status": "timeout", "seconds": seconds})
-    elif not data:
+def message_complete(data: bytes | bytearray) -> bool:
+    """Whether ``data`` holds exactly one whole message (header part plus its arrays)."""
+    if len(data) < HEADER.size:
+        return False
+    (n,) = HEADER.unpack_from(data)
+    end = HEADER.size + n
+    if len(data) < end:
+        return False
+    try:
+        parts = len(json.loads(bytes(data[HEADER.size : end])).get("arrays", []))
+    except (ValueError, AttributeError):
+        return True  # malformed: let the grader reject it
+    for _ in range(parts):
+        if len(data) < end + HEADER.size:
+            return False
+        (n,) = HEADER.unpack_from(data, end)
+        end += HEADER.size + n
+    complete: bool = len(data) >= end
+    return complete
+
+
+class Child:
+    """One case running in a forked child, with its own deadline."""
+
+    def __init__(
+        self,
+        namespace: Mapping[str, Any],
+        case: Mapping[str, Any],
+        inputs: Mapping[str, np.ndarray],
+        seconds: float,
+    ) -> None:
+        self.case_id = case["id"]
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.data = bytearray()
+        self.complete = self.closed = self.timed_out = False
+        r, w = os.pipe()
+        self.pid = _fork()
+        if self.pid == 0:
+            os.close(r)
+            run_child(namespace, case, inputs, w)
+        os.close(w)
+        self.fd = r
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.closed or self.timed_out
+
+    def read(self) -> None:
+        chunk = os.read(self.fd, 1 << 20)
+        self.data += chunk
+        self.closed = not chunk
+        self.complete = message_complete(self.data)
+
+    def answer(self) -> bytes:
+        """The message to forward: the child's own, or what became of it."""
+        os.close(self.fd)
+        if self.complete:
+            # Reaped later: waiting for an exiting process's teardown would put it on
+            # every case's critical path.
+            answered.append(self.pid)
+            return bytes(self.data)
+        if self.timed_out:
+            os.kill(self.pid, signal.SIGKILL)
+        _, status = os.waitpid(self.pid, 0)
+        base = {"type": "result", "case": self.case_id}
+        if self.timed_out:
+            return encode_message(dict(base, status="timeout", seconds=self.seconds))
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status)).name
-            write_message(res_fd, {"type": "result", "status": "killed", "signal": sig})
-        else:
-            code = os.WEXITSTATUS(status)
-            write_message(
-                res_fd, {"type": "result", "status": "exit", "error": f"exit code {code}"}
-            )
-    else:
-        write_all(res_fd, bytes(data))
+            return encode_message(dict(base, status="killed", signal=sig))
+        code = os.WEXITSTATUS(status)
+        error = f"the process exited (code {code}) instead of returning: os._exit?"
+        return encode_message(dict(base, status="exit", error=error))
+
+
+answered: list[int] = []
+
+
+def reap_answered() -> None:
+    for pid in list(answered):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            answered.remove(pid)
+
+
+def run_child(
+    namespace: Mapping[str, Any], case: Mapping[str, Any], inputs: Mapping[str, np.ndarray], w: int
+) -> None:
+    """The child's side: run the case, write one message, exit. Never returns."""
+    mutated: list[str] = []
+    try:
+        header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
+        header["mutated"] = mutated
+    except CallError as exc:
+        header, arrays = {"type": "result", "status": "bad_return", "error": str(exc)}, {}
+    except SystemExit as exc:
+        header, arrays = error_message(exc, "exit"), {}
+    except BaseException as exc:
+        header, arrays = error_message(exc), {}
+    try:
+        write_message(w, dict(header, case=case["id"]), arrays)
+    finally:
+        _exit(0)
 
 
 def drop_privileges(limits: Mapping[str, int], uid: int | None) -> None:
@@ -314,17 +366,42 @@ def serve(
     req_fd: int,
     res_fd: int,
     seconds: float,
+    parallel: int,
 ) -> None:
-    while True:
-        try:
-            request = read_request(req_fd)
-        except EOFError:
-            return
-        if request.get("quit"):
-            return
-        case = cases[request["case"]]
-        case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
-        run_case_in_child(namespace, case, case_inputs, res_fd, seconds)
+    """Answer case requests in the order they came, running up to ``parallel`` at once."""
+    queue: deque[Mapping[str, Any]] = deque()
+    running: deque[Child] = deque()
+    more = True
+    while more or queue or running:
+        while running and running[0].finished:
+            write_all(res_fd, running.popleft().answer())
+        while queue and len(running) < parallel:
+            case = queue.popleft()
+            case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
+            reap_answered()
+            running.append(Child(namespace, case, case_inputs, seconds))
+        waiting = [c for c in running if not c.finished]
+        if not (waiting or more):
+            continue
+        timeout = min((c.deadline for c in waiting), default=None)
+        left = None if timeout is None else max(0.0, timeout - time.monotonic())
+        fds = [c.fd for c in waiting] + ([req_fd] if more else [])
+        ready = set(select.select(fds, [], [], left)[0])
+        if req_fd in ready:
+            try:
+                request = read_request(req_fd)
+            except EOFError:
+                request = {"quit": True}
+            if request.get("quit"):
+                more = False
+            else:
+                queue.append(cases[request["case"]])
+        now = time.monotonic()
+        for child in waiting:
+            if child.fd in ready:
+                child.read()
+            elif now >= child.deadline:
+                child.timed_out = True
 
 
 def main(argv: list[str]) -> int:
@@ -352,7 +429,15 @@ def main(argv: list[str]) -> int:
     wanted = {call["fn"] for c in job["cases"] for call in c["calls"]}
     present = sorted(name for name in wanted if callable(namespace.get(name)))
     write_message(res_fd, {"type": "ready", "functions": present})
-    serve(namespace, cases, inputs, req_fd, res_fd, float(config["case_seconds"]))
+    serve(
+        namespace,
+        cases,
+        inputs,
+        req_fd,
+        res_fd,
+        float(config["case_seconds"]),
+        int(config["parallel"]),
+    )
     return 0
 
 
