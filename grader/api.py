@@ -38,7 +38,8 @@ def grade_submission(
     submission, staging = stage(path, module or rubric.module)
     with staging:
         run = run_submission(config, rubric.limits, job, submission.source, submission.module)
-    return grade(rubric, cases, run, str(path))
+    splits = tuple(s for s in ("public", "hidden") if any(c.split == s for c in cases))
+    return grade(rubric, cases, run, str(path), splits)
 
 
 def grade_one(

@@ -89,7 +89,7 @@ def sandbox_config(no_sandbox: bool, hidden: bool, err: Console) -> SandboxConfi
 
 def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     rubric = load_rubric(args.rubric)
     splits = (
         ("public",)
@@ -153,7 +153,7 @@ USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE + "\nlayergrade " + __version__ + ": grades the modular-layers assignment.")
         return EXIT_OK if argv else EXIT_USAGE

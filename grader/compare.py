@@ -54,10 +54,10 @@ def fmt_index(index: tuple[int, ...]) -> str:
 
 def shape_hint(output: str, got: tuple[int, ...], want: tuple[int, ...], case: CaseVector) -> str:
     like = [name for name, arr in case.inputs.items() if arr.shape == want and name != "dout"]
+    if len(got) == len(want) > 1 and sorted(got) == sorted(want):
+        return ": the axes look transposed"
     if got and want and int(np.prod(got)) == int(np.prod(want)) and like:
         return f": reshape {output} back to {like[0]}'s shape"
-    if sorted(got) == sorted(want) and got != want:
-        return ": the axes look transposed"
     if like:
         return f" like {like[0]}"
     return ""
@@ -128,6 +128,11 @@ def compare_array(
         return Check(output, fraction, f"{output} matches (rel error {worst:.1e})", worst)
     flat = np.unravel_index(int(errors.argmax()), errors.shape) if errors.ndim else ()
     index = tuple(int(i) for i in flat)
+    if got.ndim == 0:
+        shown = f", expected {float(want):.6g}" if reveal else ""
+        return Check(
+            output, fraction, f"{output} is {float(got):.6g}{shown} (rel error {worst:.1e})", worst
+        )
     mismatched = int((errors > 1e-7).sum())
     where = f"; worst at {fmt_index(index)}: got {float(got[index]):.6g}"
     if reveal:
@@ -166,7 +171,7 @@ def dropout_train(case: CaseVector, out: np.ndarray, p_means: str) -> Check:
             f"kept values are not x / {keep:g} (rel error {scale_error:.1e}): inverted dropout "
             "scales at train time so test time needs no change",
         )
-    drift = abs(float(out.mean()) - float(x.mean())) / abs(float(x.mean()))
+    drift = abs(float(out.mean()) - float(x.mean())) / max(abs(float(x.mean())), 1e-12)
     if drift > DROPOUT_MEAN_TOLERANCE:
         return Check("out", 0.0, f"the mean of out differs from the mean of x by {drift:.1%}")
     return Check(

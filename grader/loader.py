@@ -12,6 +12,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -44,7 +45,7 @@ def copy_python_tree(src: Path, dst: Path) -> None:
         rel = path.relative_to(src)
         if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
             continue
-        if path.is_symlink() or any((src / p).is_symlink() for p in rel.parents):
+        if path.is_symlink() or any((src / p).is_symlink() for p in rel.parents if p.parts):
             continue
         size = path.stat().st_size
         count += 1
@@ -88,13 +89,21 @@ def extract_zip(archive: Path, dst: Path) -> None:
             if m.is_dir() or not name.parts or name.parts[0] in SKIP_DIRS:
                 continue
             target = dst.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(m) as fin, open(target, "wb") as fout:
-                # Read at most the declared size plus one byte: a lying header cannot bomb us.
-                data = fin.read(m.file_size + 1)
-                if len(data) > m.file_size:
-                    raise SubmissionError(f"{archive}: {m.filename!r} is larger than it declares.")
-                fout.write(data)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as fin, open(target, "wb") as fout:
+                    # Read at most the declared size plus one byte: a lying header cannot
+                    # bomb us.
+                    data = fin.read(m.file_size + 1)
+                    if len(data) > m.file_size:
+                        raise SubmissionError(
+                            f"{archive}: {m.filename!r} is larger than it declares."
+                        )
+                    fout.write(data)
+            except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+                raise SubmissionError(
+                    f"{archive}: cannot extract {m.filename!r} ({exc})."
+                ) from None
 
 
 def find_module_file(root: Path, wanted: str | None) -> Path:
@@ -155,6 +164,7 @@ def stage(
     """Stage ``path`` for grading. The caller keeps the returned folder alive while grading."""
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
+    path = path.resolve()
     tmp = tempfile.TemporaryDirectory(prefix="layergrade-sub-")
     staging = Path(tmp.name)
     staging.chmod(0o755)

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -103,7 +104,7 @@ def unknown_key(key: object, known: Mapping[str, str] | list[str], where: str) -
 
 
 def number(value: Any, where: str, minimum: float = 0.0) -> float:
-    if type(value) not in (int, float) or value < minimum:
+    if type(value) not in (int, float) or not math.isfinite(value) or value < minimum:
         raise RubricError(f"{where}: expected a number >= {minimum:g}, got {value!r}.")
     return float(value)
 
@@ -212,6 +213,8 @@ def load_rubric(path: Path) -> Rubric:
         raise RubricError(
             f"{path} does not exist.\nHint: run from the project folder or pass --rubric FILE."
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path} cannot be read as a rubric file ({exc}).") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

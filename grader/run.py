@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +183,18 @@ def serve_cases(
         since = now
 
 
+def import_hint(failure: Failure) -> Failure:
+    """Add what a student needs to know to the usual reasons an import fails."""
+    hint = ""
+    if failure.message.startswith("SyntaxError") and (
+        "Missing parentheses" in failure.message or "print" in failure.message
+    ):
+        hint = "; this looks like Python 2 code, and the grader runs Python 3 (print(...), //)"
+    elif failure.message.startswith("ModuleNotFoundError"):
+        hint = "; your code can use numpy and the standard library, and its own files"
+    return replace(failure, message=failure.message + hint) if hint else failure
+
+
 def start_worker(
     config: SandboxConfig, limits: Limits, job: Job, source: Path, module: str, budget_end: float
 ) -> tuple[Worker, Failure | None, tuple[str, ...]]:
@@ -201,7 +213,7 @@ def start_worker(
         worker.close()
         raise
     if hello.header.get("type") == "import_error":
-        return worker, failure_from(hello.header, "import_error"), ()
+        return worker, import_hint(failure_from(hello.header, "import_error")), ()
     raw = hello.header.get("functions")
     return worker, None, tuple(str(f) for f in raw) if type(raw) is list else ()
 

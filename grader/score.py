@@ -137,7 +137,11 @@ def case_result(
 
 
 def grade(
-    rubric: Rubric, cases: tuple[CaseVector, ...], run: RunResult, submission: str
+    rubric: Rubric,
+    cases: tuple[CaseVector, ...],
+    run: RunResult,
+    submission: str,
+    splits: tuple[str, ...],
 ) -> GradeResult:
     outcomes = {o.case_id: o for o in run.outcomes}
     results = []
@@ -155,7 +159,7 @@ def grade(
         submission=submission,
         module=run.module,
         sandboxed=run.sandboxed,
-        splits=rubric.splits,
+        splits=splits,
         functions=tuple(results),
         import_failure=run.import_failure,
         output=run.output,

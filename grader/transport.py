@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import select
 import struct
@@ -84,10 +85,11 @@ class Reader:
         return part
 
     def read(self, deadline: float) -> Message:
+        part = self._part(deadline, MAX_HEADER)
         try:
-            header = json.loads(self._part(deadline, MAX_HEADER))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TransportError(f"the message header is not JSON ({exc})") from None
+            header = json.loads(part)
+        except (ValueError, RecursionError) as exc:
+            raise TransportError(f"the message header is not JSON ({type(exc).__name__})") from None
         if type(header) is not dict or type(header.get("arrays", [])) is not list:
             raise TransportError("the message header is not an object with a list of arrays")
         arrays: dict[str, np.ndarray] = {}
@@ -106,7 +108,19 @@ class Reader:
 
 
 def parse_npy(data: bytes) -> np.ndarray:
-    """Parse one ``.npy`` payload without pickles, checking its header first."""
+    """Parse one ``.npy`` payload without pickles, checking its header first.
+
+    Raises ValueError, and nothing else, for anything that is not a plain numeric array.
+    """
+    try:
+        return _parse_npy(data)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"unreadable .npy payload ({type(exc).__name__})") from None
+
+
+def _parse_npy(data: bytes) -> np.ndarray:
     if not data.startswith(NPY_MAGIC) or len(data) < 10:
         raise ValueError("not an .npy payload")
     major = data[6]
@@ -129,7 +143,7 @@ def parse_npy(data: bytes) -> np.ndarray:
         raise ValueError(f"dtype {dtype} is not a plain numeric type")
     if not all(type(d) is int and d >= 0 for d in shape):
         raise ValueError(f"bad shape {shape!r}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     body = data[start + hlen :]
     if count * dtype.itemsize != len(body):
         raise ValueError(f"payload of {len(body)} bytes does not hold {count} values of {dtype}")

@@ -207,6 +207,8 @@ def result_message(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
 def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r}); return values instead of exiting"
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
     return f"{type(exc).__name__}: {exc}"
 
 

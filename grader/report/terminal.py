@@ -29,15 +29,8 @@ def render(result: GradeResult, console: Console, verbose: bool = False) -> None
     if result.import_failure is not None:
         f = result.import_failure
         where = f" ({f.file}, line {f.line})" if f.line else ""
-        hint = ""
-        if (
-            "Missing parentheses" in f.message
-            or "print" in f.message
-            and "SyntaxError" in f.message
-        ):
-            hint = "\nThis looks like Python 2 code: the grader runs Python 3 (print(...), //)."
         console.print(
-            Text(f"The grader could not run your code: {f.message}{where}{hint}", style="bold red")
+            Text(f"The grader could not run your code: {f.message}{where}", style="bold red")
         )
     table = Table(show_lines=False, expand=False)
     table.add_column("Function")

@@ -1,0 +1,267 @@
+"""The real `grade` command: exit codes, where output goes, and usage errors with hints.
+
+Scores are worked out by hand from rubric.yaml: 55 points in all, of which
+affine_forward is worth 10.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from support import CORRECT, ROOT, ZOO, build_submission, grade_json, run_grade, write_rubric
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+FUNCTIONS = {
+    "affine_forward": 10,
+    "affine_backward": 15,
+    "relu_forward": 5,
+    "relu_backward": 5,
+    "svm_loss": 10,
+    "softmax_loss": 10,
+}
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_rubric(tmp_path_factory.mktemp("rubric"))
+
+
+@pytest.fixture(scope="module")
+def stub_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """affine_forward left as the starter stub: every other function is correct."""
+    snippet = (ZOO / "bugs" / "stub_returns_none.py").read_text()
+    return build_submission(tmp_path_factory.mktemp("stub"), snippet)
+
+
+def one_line(text: str) -> str:
+    """Text as written, with the terminal's line wrapping undone."""
+    return " ".join(text.split())
+
+
+# Usage -----------------------------------------------------------------------------------
+
+
+def test_help_lists_the_subcommands() -> None:
+    proc = run_grade("--help")
+    assert proc.returncode == 0
+    assert "grade PATH" in proc.stdout
+    assert "grade check PATH" in proc.stdout
+    assert "grade vectors build|verify" in proc.stdout
+
+
+def test_grade_help_for_a_submission() -> None:
+    proc = run_grade("x", "--help")
+    assert proc.returncode == 0
+    for option in ("--rubric", "--module", "--format", "--fail-under", "--cases", "--no-sandbox"):
+        assert option in proc.stdout
+
+
+def test_no_arguments_is_a_usage_error() -> None:
+    proc = run_grade()
+    assert proc.returncode == 2
+    assert "grade PATH" in proc.stdout + proc.stderr
+
+
+def test_an_unknown_option_is_a_usage_error(rubric: Path) -> None:
+    proc = run_grade(CORRECT, "--rubric", rubric, "--colour")
+    assert proc.returncode == 2
+    assert "--colour" in proc.stderr
+
+
+def test_a_submission_that_does_not_exist(rubric: Path) -> None:
+    proc = run_grade("no_such_submission", "--rubric", rubric)
+    assert proc.returncode == 2
+    assert "grade: no_such_submission does not exist." in one_line(proc.stderr)
+    assert proc.stdout == ""
+
+
+def test_a_bad_rubric_says_did_you_mean(tmp_path: Path) -> None:
+    data = yaml.safe_load(write_rubric(tmp_path).read_text())
+    data["tolerance"] = data.pop("tolerances")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    proc = run_grade(CORRECT, "--rubric", bad)
+    assert proc.returncode == 2
+    assert "unknown key 'tolerance'. Did you mean 'tolerances'?" in one_line(proc.stderr)
+
+
+# Scores and exit codes -------------------------------------------------------------------
+
+
+def test_the_stub_loses_exactly_affine_forwards_points(stub_submission: Path, rubric: Path) -> None:
+    result = grade_json(stub_submission, rubric)
+    assert result["score"] == 55 - 10
+    assert result["max_score"] == 55
+
+
+def test_fail_under_above_the_score_exits_1(stub_submission: Path, rubric: Path) -> None:
+    proc = run_grade(stub_submission, "--rubric", rubric, "--fail-under", "50")
+    assert proc.returncode == 1
+    assert "score 45 is under --fail-under 50" in one_line(proc.stderr)
+
+
+def test_fail_under_below_the_score_exits_0(stub_submission: Path, rubric: Path) -> None:
+    proc = run_grade(stub_submission, "--rubric", rubric, "--fail-under", "40")
+    assert proc.returncode == 0
+    assert "fail-under" not in proc.stderr
+
+
+def test_fail_under_equal_to_the_score_exits_0(stub_submission: Path, rubric: Path) -> None:
+    assert run_grade(stub_submission, "--rubric", rubric, "--fail-under", "45").returncode == 0
+
+
+# Output formats --------------------------------------------------------------------------
+
+
+def test_json_to_stdout(rubric: Path) -> None:
+    proc = run_grade(CORRECT, "--rubric", rubric, "--format", "json")
+    assert proc.returncode == 0
+    result = json.loads(proc.stdout)
+    assert result["schema"] == "layergrade.result/1"
+    assert result["score"] == result["max_score"] == 55
+    assert result["cases"] == ["public", "hidden"]
+    assert {f["name"]: f["max_score"] for f in result["functions"]} == FUNCTIONS
+    for fn in result["functions"]:
+        assert {"name", "score", "max_score", "status", "feedback"} <= set(fn)
+        assert fn["score"] == fn["max_score"]
+        assert fn["status"] == "pass"
+        assert fn["feedback"] == "all cases pass"
+
+
+def test_json_names_the_failing_function(stub_submission: Path, rubric: Path) -> None:
+    result = grade_json(stub_submission, rubric)
+    fn = next(f for f in result["functions"] if f["name"] == "affine_forward")
+    assert (fn["score"], fn["status"]) == (0, "fail")
+    assert "out is None where a numeric value is due" in fn["feedback"]
+
+
+def test_json_to_a_file_prints_nothing_to_stdout(rubric: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    proc = run_grade(CORRECT, "--rubric", rubric, "--format", "json", "-o", out)
+    assert proc.returncode == 0
+    assert proc.stdout == ""
+    result = json.loads(out.read_text())
+    assert result["schema"] == "layergrade.result/1"
+    assert result["score"] == 55
+
+
+def test_table_to_a_file_prints_nothing_to_stdout(rubric: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.txt"
+    proc = run_grade(CORRECT, "--rubric", rubric, "-o", out)
+    assert proc.returncode == 0
+    assert proc.stdout == ""
+    text = out.read_text()
+    for name in FUNCTIONS:
+        assert name in text
+
+
+# grade check -----------------------------------------------------------------------------
+
+
+def test_check_grades_public_cases_only(rubric: Path) -> None:
+    proc = run_grade("check", CORRECT, "--rubric", rubric, "--format", "json")
+    assert proc.returncode == 0
+    result = json.loads(proc.stdout)
+    cases = [c for f in result["functions"] for c in f["cases"]]
+    assert cases
+    assert {c["split"] for c in cases} == {"public"}
+    assert result["score"] == 55
+
+
+def test_staff_can_grade_public_cases_only(rubric: Path) -> None:
+    result = grade_json(CORRECT, rubric, "--cases", "public")
+    assert {c["split"] for f in result["functions"] for c in f["cases"]} == {"public"}
+
+
+@pytest.mark.parametrize(
+    "args", [("check", CORRECT), (CORRECT, "--cases", "public")], ids=["check", "cases-public"]
+)
+def test_the_report_names_the_splits_that_were_graded(
+    args: tuple[str | Path, ...], rubric: Path
+) -> None:
+    proc = run_grade(*args, "--rubric", rubric, "--format", "json")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["cases"] == ["public"]
+
+
+def test_check_has_no_staff_options(rubric: Path) -> None:
+    proc = run_grade("check", CORRECT, "--rubric", rubric, "--cases", "hidden")
+    assert proc.returncode == 2
+    assert "--cases" in proc.stderr
+
+
+# Vectors ---------------------------------------------------------------------------------
+
+
+def test_vectors_verify() -> None:
+    proc = run_grade("vectors", "verify")
+    assert proc.returncode == 0
+    assert "checksums OK" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def tampered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A rubric pointing at a copy of the vectors with one byte flipped, and that file."""
+    folder = tmp_path_factory.mktemp("v")
+    vectors = folder / "vectors"
+    shutil.copytree(ROOT / "assignments" / "modular_layers" / "vectors", vectors)
+    bad = vectors / "public" / "relu_forward.npz"
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad.write_bytes(bytes(data))
+    return write_rubric(folder, vectors=str(vectors)), bad
+
+
+def test_verify_names_a_tampered_file(tampered: tuple[Path, Path]) -> None:
+    rubric, bad = tampered
+    proc = run_grade("vectors", "verify", "--rubric", rubric)
+    assert proc.returncode == 2
+    # Joined without any whitespace: a long path may be folded over two lines.
+    assert str(bad) in "".join(proc.stderr.split())
+    assert "does not match its checksum" in one_line(proc.stderr)
+
+
+def test_grading_refuses_tampered_vectors(tampered: tuple[Path, Path]) -> None:
+    rubric, bad = tampered
+    proc = run_grade(CORRECT, "--rubric", rubric)
+    assert proc.returncode == 2
+    assert str(bad) in "".join(proc.stderr.split())
+    assert proc.stdout == ""
+
+
+# Sandbox ---------------------------------------------------------------------------------
+
+
+def test_hidden_cases_without_bwrap_need_no_sandbox(rubric: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = dict(os.environ, PATH=str(empty))
+    assert shutil.which("bwrap", path=env["PATH"]) is None
+    proc = run_grade(CORRECT, "--rubric", rubric, "--cases", "hidden", env=env)
+    assert proc.returncode == 2
+    message = one_line(proc.stderr)
+    assert "bubblewrap (bwrap) is not installed" in message
+    assert "--no-sandbox" in message
+    assert proc.stdout == ""
+
+
+def test_public_cases_without_bwrap_still_run(rubric: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = dict(os.environ, PATH=str(empty))
+    result = grade_json(CORRECT, rubric, "--cases", "public", env=env)
+    assert result["sandboxed"] is False
+    assert result["score"] == 55
+
+
+def test_a_long_path_in_an_error_is_printed_whole(rubric: Path) -> None:
+    missing = "no_such_submission_" + "x" * 100
+    proc = run_grade(missing, "--rubric", rubric)
+    assert proc.returncode == 2
+    assert missing in proc.stderr
