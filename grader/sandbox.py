@@ -43,6 +43,8 @@ MOUNT = "/lg"
 OUTPUT_CAP = 64 * 1024
 # The worker's own setup (interpreter, numpy, inputs) takes well under a second.
 STARTUP_SECONDS = 20.0
+# How long a killed sandbox's processes may take to disappear.
+TEARDOWN_SECONDS = 5.0
 
 
 class SandboxError(Exception):
@@ -227,6 +229,7 @@ class Worker:
         req_r, self.req_w = os.pipe()
         res_r, res_w = os.pipe()
         root = os.geteuid() == 0
+        self.uid = config.uid if root else None
         # RLIMIT_NPROC counts every process of the uid; when we cannot switch to a uid of
         # our own, allow the processes the user already has plus the limit.
         nproc = limits.processes if root else processes_of(os.getuid()) + limits.processes
@@ -234,7 +237,7 @@ class Worker:
             "req_fd": req_r,
             "res_fd": res_w,
             "limits": rlimits(limits, nproc),
-            "uid": config.uid if root else None,
+            "uid": self.uid,
             "module": module,
             "case_seconds": limits.case_seconds,
             "parallel": limits.parallel_cases,
@@ -311,6 +314,12 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self._drain.join(timeout=5)
+        if self.uid is not None:
+            # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
+            # down asynchronously; the next worker under this uid starts from zero.
+            end = time.monotonic() + TEARDOWN_SECONDS
+            while processes_of(self.uid) and time.monotonic() < end:
+                time.sleep(0.001)
 
     def close(self) -> None:
         for fd in (self.req_w, self.reader.fd):

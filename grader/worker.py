@@ -16,6 +16,7 @@ so the reference and a submission are called in exactly the same way.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import io
@@ -266,11 +267,19 @@ class Child:
         self.deadline = time.monotonic() + seconds
         self.data = bytearray()
         self.complete = self.closed = self.timed_out = False
+        self.fork_error: str | None = None
         r, w = os.pipe()
-        self.pid = _fork()
-        if self.pid == 0:
-            os.close(r)
-            run_child(namespace, case, inputs, w)
+        try:
+            self.pid = _fork()
+        except OSError as exc:
+            # Typically the process limit, filled by processes an earlier case left behind.
+            self.pid, self.closed, self.fork_error = 0, True, str(exc)
+        else:
+            if self.pid == 0:
+                os.close(r)
+                # Its own process group, so that what the case starts can be ended with it.
+                os.setpgid(0, 0)
+                run_child(namespace, case, inputs, w)
         os.close(w)
         self.fd = r
 
@@ -287,13 +296,18 @@ class Child:
     def answer(self) -> bytes:
         """The message to forward: the child's own, or what became of it."""
         os.close(self.fd)
+        if self.fork_error is not None:
+            error = f"could not start a process for this case ({self.fork_error})"
+            return encode_message(
+                {"type": "result", "case": self.case_id, "status": "error", "error": error}
+            )
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
         if self.complete:
             # Reaped later: waiting for an exiting process's teardown would put it on
             # every case's critical path.
             answered.append(self.pid)
             return bytes(self.data)
-        if self.timed_out:
-            os.kill(self.pid, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         base = {"type": "result", "case": self.case_id}
         if self.timed_out:
