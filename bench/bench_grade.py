@@ -47,7 +47,7 @@ def main() -> int:
         print("bubblewrap (bwrap) is not installed: the benchmark measures the sandbox.")
         return 2
     runtime = discover_runtime()
-    config = SandboxConfig(bwrap, runtime)
+    config = SandboxConfig.create(bwrap, runtime)
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
 

@@ -84,7 +84,7 @@ def sandbox_config(no_sandbox: bool, hidden: bool, err: Console) -> SandboxConfi
         err.print(
             "[yellow]bubblewrap (bwrap) not found: running with process limits only.[/yellow]"
         )
-    return SandboxConfig(bwrap, discover_runtime())
+    return SandboxConfig.create(bwrap, discover_runtime())
 
 
 def run_grade(argv: list[str], student: bool) -> int:

@@ -20,6 +20,7 @@ bubblewrap, whose ``--die-with-parent`` takes the whole pid namespace down with 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -206,14 +208,45 @@ def processes_of(uid: int) -> int:
     return count
 
 
+# Worker uids when the grader runs as root: a range no distribution hands out to users.
+UID_RANGE = range(61000, 61256)
+UID_LOCKS = Path(tempfile.gettempdir()) / "layergrade-uids"
+_held_locks: list[int] = []
+
+
+def allocate_uid() -> int:
+    """Reserve, for the life of this process, a worker uid that no other grader uses.
+
+    The reservation is an exclusive lock on a file per uid, released by the kernel when
+    the process ends however it ends; a uid that still owns processes is skipped.
+    """
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for uid in UID_RANGE:
+        fd = os.open(UID_LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if processes_of(uid) == 0:
+            _held_locks.append(fd)
+            return uid
+        os.close(fd)
+    raise SandboxError(f"every worker uid in {UID_RANGE.start}-{UID_RANGE.stop - 1} is in use")
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """How to isolate workers. ``bwrap`` None means process and rlimit isolation only."""
 
     bwrap: str | None
     runtime: Runtime
-    # The unprivileged uid for workers when the grader runs as root (one per parallel slot).
-    uid: int = 61000
+    # The unprivileged uid of this grader's workers when it runs as root (see allocate_uid).
+    uid: int | None = None
+
+    @classmethod
+    def create(cls, bwrap: str | None, runtime: Runtime) -> SandboxConfig:
+        return cls(bwrap, runtime, allocate_uid() if os.geteuid() == 0 else None)
 
     @property
     def sandboxed(self) -> bool:
@@ -230,6 +263,8 @@ class Worker:
         res_r, res_w = os.pipe()
         root = os.geteuid() == 0
         self.uid = config.uid if root else None
+        if root and self.uid is None:
+            raise SandboxError("a grader running as root needs a worker uid (SandboxConfig.create)")
         # RLIMIT_NPROC counts every process of the uid; when we cannot switch to a uid of
         # our own, allow the processes the user already has plus the limit.
         nproc = limits.processes if root else processes_of(os.getuid()) + limits.processes
