@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -23,7 +24,13 @@ from grader.api import grade_one
 from grader.loader import SubmissionError
 from grader.report import json_report, terminal
 from grader.rubric import RubricError, load_rubric
-from grader.sandbox import SandboxConfig, SandboxError, bwrap_path, discover_runtime
+from grader.sandbox import (
+    SandboxConfig,
+    SandboxError,
+    bwrap_path,
+    discover_runtime,
+    unreadable_by_others,
+)
 from grader.vectors import VectorError, load_vectors
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -84,7 +91,17 @@ def sandbox_config(no_sandbox: bool, hidden: bool, err: Console) -> SandboxConfi
         err.print(
             "[yellow]bubblewrap (bwrap) not found: running with process limits only.[/yellow]"
         )
-    return SandboxConfig.create(bwrap, discover_runtime())
+    runtime = discover_runtime()
+    if bwrap is None and os.geteuid() == 0:
+        folder = unreadable_by_others(runtime)
+        if folder is not None:
+            err.print(
+                f"[yellow]without a sandbox, a grader running as root runs student code as an "
+                f"unprivileged user, who cannot enter {folder}: only numpy and the common "
+                "standard modules loaded beforehand are importable. Install bubblewrap "
+                "(apt-get install bubblewrap) to lift this.[/yellow]"
+            )
+    return SandboxConfig.create(bwrap, runtime)
 
 
 def run_grade(argv: list[str], student: bool) -> int:

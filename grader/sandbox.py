@@ -108,6 +108,19 @@ def discover_runtime() -> Runtime:
     )
 
 
+def unreadable_by_others(runtime: Runtime) -> Path | None:
+    """The first folder on the interpreter's paths that other users cannot enter, if any.
+
+    Without bubblewrap's bind mounts, a worker that drops root reads the interpreter and
+    numpy through their real paths.
+    """
+    for path in (runtime.stdlib, runtime.numpy_dir, runtime.executable.parent):
+        for folder in [path, *path.parents]:
+            if folder.stat().st_mode & 0o005 != 0o005:
+                return folder
+    return None
+
+
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
@@ -196,16 +209,27 @@ def rlimits(limits: Limits, processes: int) -> dict[str, int]:
     }
 
 
-def processes_of(uid: int) -> int:
-    count = 0
+def pids_of(uid: int) -> list[int]:
+    pids = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 if entry.stat().st_uid == uid:
-                    count += 1
-            except OSError:
-                pass
-    return count
+                    pids.append(int(entry.name))
+    return pids
+
+
+def processes_of(uid: int) -> int:
+    return len(pids_of(uid))
+
+
+def kill_processes_of(uid: int) -> int:
+    """SIGKILL every process of ``uid``; return how many were still there."""
+    pids = pids_of(uid)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
 
 
 # Worker uids when the grader runs as root: a range no distribution hands out to users.
@@ -276,6 +300,9 @@ class Worker:
             "module": module,
             "case_seconds": limits.case_seconds,
             "parallel": limits.parallel_cases,
+            # Sweeping strays is safe where every process of the worker's uid is ours.
+            "contain": config.sandboxed or self.uid is not None,
+            "preload": not config.sandboxed and self.uid is not None,
         }
         if config.bwrap is not None:
             argv, paths = bwrap_args(config.bwrap, config.runtime, Mounts(job, source), limits)
@@ -351,9 +378,11 @@ class Worker:
         self._drain.join(timeout=5)
         if self.uid is not None:
             # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
-            # down asynchronously; the next worker under this uid starts from zero.
+            # down asynchronously; without bubblewrap, nothing ends a process that left the
+            # worker's session. The uid is this grader's alone: end all of its processes,
+            # so the next worker starts from zero.
             end = time.monotonic() + TEARDOWN_SECONDS
-            while processes_of(self.uid) and time.monotonic() < end:
+            while kill_processes_of(self.uid) and time.monotonic() < end:
                 time.sleep(0.001)
 
     def close(self) -> None:

@@ -43,6 +43,10 @@ HEADER = struct.Struct(">Q")
 # Bound before any student code runs, which may replace the os module's functions.
 _fork, _exit = os.fork, os._exit
 MAX_TRACEBACK = 4000
+PRELOAD = (
+    "copy", "math", "random", "itertools", "functools", "collections", "operator", "numbers",
+    "typing", "dataclasses", "string", "re", "time", "warnings", "numpy.linalg", "numpy.random",
+)  # fmt: skip
 
 
 def encode_message(header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> bytes:
@@ -231,25 +235,80 @@ def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
 # The serving loop ----------------------------------------------------------------------
 
 
-def message_complete(data: bytes | bytearray) -> bool:
-    """Whether ``data`` holds exactly one whole message (header part plus its arrays)."""
+MALFORMED = -1
+
+
+def message_length(data: bytes | bytearray) -> int | None:
+    """The length of the whole message at the start of ``data``: None while it is still
+    incomplete, MALFORMED when its header cannot be read."""
     if len(data) < HEADER.size:
-        return False
+        return None
     (n,) = HEADER.unpack_from(data)
     end = HEADER.size + n
     if len(data) < end:
-        return False
+        return None if n <= 1 << 16 else MALFORMED
     try:
-        parts = len(json.loads(bytes(data[HEADER.size : end])).get("arrays", []))
-    except (ValueError, AttributeError):
-        return True  # malformed: let the grader reject it
+        parts = len(json.loads(bytes(data[HEADER.size : end]))["arrays"])
+    except Exception:
+        return MALFORMED
     for _ in range(parts):
         if len(data) < end + HEADER.size:
-            return False
+            return None
         (n,) = HEADER.unpack_from(data, end)
         end += HEADER.size + n
-    complete: bool = len(data) >= end
-    return complete
+    return end if len(data) >= end else None
+
+
+def descendants_of(roots: set[int]) -> set[int]:
+    """The processes visible here whose parent chain reaches one of ``roots``."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+                parents[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    keep = set(roots)
+    changed = True
+    while changed:
+        grown = {pid for pid, parent in parents.items() if parent in keep}
+        changed = not grown <= keep
+        keep |= grown
+    return keep
+
+
+def sweep(running: set[int]) -> None:
+    """Kill every process of ours that no running case owns, and wait until they are gone.
+
+    What a finished case started (in its process group or not) would otherwise hold the
+    process limit or the CPU that later cases need.
+    """
+    me, uid = os.getpid(), os.getuid()
+    keep = descendants_of(running) | {me}
+    strays = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in keep:
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    os.kill(int(name), signal.SIGKILL)
+                    strays.append(int(name))
+    reap_answered()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end and any(
+        os.path.exists(f"/proc/{pid}") and not zombie(pid) for pid in strays
+    ):
+        time.sleep(0.001)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"Z"
+    except (OSError, ValueError):
+        return True
 
 
 class Child:
@@ -266,7 +325,7 @@ class Child:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.data = bytearray()
-        self.complete = self.closed = self.timed_out = False
+        self.complete = self.closed = self.timed_out = self.malformed = False
         self.fork_error: str | None = None
         r, w = os.pipe()
         try:
@@ -285,13 +344,18 @@ class Child:
 
     @property
     def finished(self) -> bool:
-        return self.complete or self.closed or self.timed_out
+        return self.complete or self.closed or self.timed_out or self.malformed
 
     def read(self) -> None:
         chunk = os.read(self.fd, 1 << 20)
         self.data += chunk
         self.closed = not chunk
-        self.complete = message_complete(self.data)
+        length = message_length(self.data)
+        if length == MALFORMED:
+            self.malformed = True
+        elif length is not None:
+            del self.data[length:]
+            self.complete = True
 
     def answer(self) -> bytes:
         """The message to forward: the child's own, or what became of it."""
@@ -301,8 +365,9 @@ class Child:
             return encode_message(
                 {"type": "result", "case": self.case_id, "status": "error", "error": error}
             )
-        with contextlib.suppress(OSError):
-            os.killpg(self.pid, signal.SIGKILL)
+        for kill in (os.kill, os.killpg):
+            with contextlib.suppress(OSError):
+                kill(self.pid, signal.SIGKILL)
         if self.complete:
             # Reaped later: waiting for an exiting process's teardown would put it on
             # every case's critical path.
@@ -310,6 +375,10 @@ class Child:
             return bytes(self.data)
         _, status = os.waitpid(self.pid, 0)
         base = {"type": "result", "case": self.case_id}
+        if self.malformed:
+            return encode_message(
+                dict(base, status="error", error="the case sent a garbled answer")
+            )
         if self.timed_out:
             return encode_message(dict(base, status="timeout", seconds=self.seconds))
         if os.WIFSIGNALED(status):
@@ -383,14 +452,21 @@ def serve(
     res_fd: int,
     seconds: float,
     parallel: int,
+    contain: bool,
 ) -> None:
-    """Answer case requests in the order they came, running up to ``parallel`` at once."""
+    """Answer case requests in the order they came, running up to ``parallel`` at once.
+
+    With ``contain``, every process of this uid is ours (a uid or pid namespace of our
+    own), and whatever a finished case left running is killed before the next starts.
+    """
     queue: deque[Mapping[str, Any]] = deque()
     running: deque[Child] = deque()
     more = True
     while more or queue or running:
         while running and running[0].finished:
             write_all(res_fd, running.popleft().answer())
+            if contain:
+                sweep({c.pid for c in running})
         while queue and len(running) < parallel:
             case = queue.popleft()
             case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
@@ -426,6 +502,12 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(config["job"], "job.json")) as f:
         job = json.load(f)
     inputs = load_inputs(os.path.join(config["job"], "inputs.npz"))
+    if config["preload"]:
+        # Without a sandbox's bind mounts the unprivileged uid may not be able to read the
+        # interpreter's files: load what student code commonly imports while we still can.
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
     drop_privileges(config["limits"], config.get("uid"))
     # Everything before this point is the grader's own setup; a failure there is not the
     # student's, and the grader tells the two apart by this message.
@@ -453,6 +535,7 @@ def main(argv: list[str]) -> int:
         res_fd,
         float(config["case_seconds"]),
         int(config["parallel"]),
+        bool(config["contain"]),
     )
     return 0
 
