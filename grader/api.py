@@ -24,6 +24,18 @@ def graded_cases(rubric: Rubric, splits: tuple[str, ...]) -> tuple[CaseVector, .
         raise RubricError(
             f"{rubric.path}: functions.{name} has no stored cases in {rubric.vectors}.{hint}"
         )
+    for function in rubric.functions:
+        outputs = sorted({o.name for c in vectors.for_function(function.name) for o in c.outputs})
+        for name in sorted(set(function.checks) - set(outputs)):
+            same_case = [o for o in outputs if o.lower() == name.lower()]
+            close = same_case or difflib.get_close_matches(name, outputs, n=1)
+            hint = (
+                f" Did you mean {close[0]!r}?" if close else f" Its outputs: {', '.join(outputs)}."
+            )
+            raise RubricError(
+                f"{rubric.path}: functions.{function.name}.checks names {name!r}, which "
+                f"{function.name} does not return.{hint}"
+            )
     return tuple(c for c in vectors.cases if c.function in wanted)
 
 

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from grader import __version__
 from grader.api import grade_one
@@ -186,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     except (UsageError, RubricError, SubmissionError, VectorError) as exc:
-        err.print(f"[red]grade: {exc}[/red]", highlight=False)
+        err.print(Text(f"grade: {exc}", style="red"))
         return EXIT_USAGE
     except SandboxError as exc:
-        err.print(f"[red]grade: the sandbox failed: {exc}[/red]", highlight=False)
+        err.print(Text(f"grade: the sandbox failed: {exc}", style="red"))
         return EXIT_INTERNAL
     except Exception:
         err.print("[red]grade: internal error (a bug in the grader, not in the submission):[/red]")

@@ -143,7 +143,9 @@ def import_root(module_file: Path, top: Path) -> tuple[Path, Path, str]:
     """
     parts = [module_file.stem]
     folder = module_file.parent
-    while (folder / "__init__.py").exists() or folder.name == "cs231n":
+    while folder.name.isidentifier() and (
+        (folder / "__init__.py").exists() or folder.name == "cs231n"
+    ):
         parts.insert(0, folder.name)
         if folder == top:
             break

@@ -44,6 +44,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class CaseOutcome:
+    """What came back for one case. Only ``values`` is data the grader checks itself;
+    ``kinds``, ``mutated`` (and RunResult.functions) are the worker's description of the
+    submission, computed where student code runs: they shape feedback, never credit
+    beyond what ``values`` earns."""
+
     case_id: str
     seconds: float
     values: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -109,7 +114,10 @@ def seconds_text(header: Mapping[str, object]) -> str:
     return f"{value:g}" if type(value) in (int, float) else "?"
 
 
-def outcome_from(case_id: str, message: Message, seconds: float) -> CaseOutcome:
+def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutcome:
+    """What a case's answer says, keeping only the outputs the case has."""
+    case_id = case.id
+    names = {o.name for o in case.outputs}
     header = message.header
     status = header.get("status")
     if header.get("type") != "result" or header.get("case") != case_id:
@@ -123,9 +131,9 @@ def outcome_from(case_id: str, message: Message, seconds: float) -> CaseOutcome:
         return CaseOutcome(
             case_id,
             seconds,
-            values=message.arrays,
+            values={k: v for k, v in message.arrays.items() if k in names},
             kinds={str(k): str(v)[:80] for k, v in kinds.items()},
-            rejected=message.rejected,
+            rejected={k: v for k, v in message.rejected.items() if k in names},
             mutated=tuple(str(m)[:80] for m in mutated[:10]) if type(mutated) is list else (),
         )
     if status == "timeout":
@@ -162,7 +170,8 @@ def serve_cases(
                 worker.request(pending[in_flight].id)
                 in_flight += 1
             message = worker.reader.read(
-                min(since + limits.case_seconds + GRACE_SECONDS, budget_end)
+                min(since + limits.case_seconds + GRACE_SECONDS, budget_end),
+                case.answer_cap,
             )
         except Deadline:
             pending.popleft()
@@ -179,7 +188,7 @@ def serve_cases(
         pending.popleft()
         in_flight -= 1
         now = time.monotonic()
-        outcomes.append(outcome_from(case.id, message, now - since))
+        outcomes.append(outcome_from(case, message, now - since))
         since = now
 
 
@@ -200,10 +209,14 @@ def start_worker(
 ) -> tuple[Worker, Failure | None, tuple[str, ...]]:
     """Start a worker and wait for it to import the module: (worker, failure, functions)."""
     worker = Worker(config, limits, job.path, source, module)
+    import_end = time.monotonic() + limits.import_seconds
     try:
         worker.wait_started()
-        hello = worker.reader.read(min(time.monotonic() + limits.import_seconds, budget_end))
+        hello = worker.reader.read(min(import_end, budget_end))
     except Deadline:
+        if budget_end < import_end:
+            text = f"the submission's time budget ({limits.submission_seconds:g} s) ran out"
+            return worker, Failure("not_run", text), ()
         text = f"importing {module} did not finish within {limits.import_seconds:g} s"
         return worker, Failure("timeout", text), ()
     except (Closed, TransportError):
@@ -233,22 +246,30 @@ def run_submission(
     output = bytearray()
     functions: tuple[str, ...] = ()
     import_failure: Failure | None = None
+    restart_failure: Failure | None = None
     workers = 0
-    while pending and import_failure is None and workers < MAX_WORKERS:
-        if time.monotonic() >= budget_end:
-            break
+    while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
-        worker, import_failure, functions = start_worker(
-            config, limits, job, source, module, budget_end
-        )
+        worker, failure, names = start_worker(config, limits, job, source, module, budget_end)
         try:
-            if import_failure is None:
+            if failure is None:
+                functions = functions or names
                 serve_cases(worker, pending, limits, budget_end, outcomes)
         finally:
             worker.close()
             output += worker.output
+        if failure is not None:
+            # Only the first import is the submission's import; a replacement worker that
+            # fails (say, the budget ran out) only ends the run.
+            if workers == 1 and failure.status != "not_run":
+                import_failure = failure
+            else:
+                restart_failure = failure
+            break
     if import_failure is not None:
         reason = f"not run: {import_failure.message}"
+    elif restart_failure is not None:
+        reason = f"not run: {restart_failure.message}"
     elif time.monotonic() >= budget_end:
         reason = f"not run: the submission's time budget ({limits.submission_seconds:g} s) ran out"
     else:

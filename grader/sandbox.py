@@ -23,13 +23,14 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -60,9 +61,11 @@ class Limits:
     case_seconds: float = 5.0
     import_seconds: float = 10.0
     submission_seconds: float = 120.0
-    # numpy alone maps about 100 MB of address space; 1 GiB leaves room for real work.
-    memory_mb: int = 1024
-    processes: int = 32
+    # Address space per process: numpy alone maps about 100 MB, and the assignment's arrays
+    # are small. With the process limit this bounds a submission at 8 GB: two graded at
+    # once stay inside a 24 GB machine.
+    memory_mb: int = 512
+    processes: int = 16
     file_size_mb: int = 8
     open_files: int = 64
     tmp_mb: int = 16
@@ -161,7 +164,6 @@ def bwrap_args(
         "PATH": "/usr/bin:/bin",
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
         # One thread per BLAS library: starting OpenBLAS's thread pool costs more than
         # importing numpy, and extra threads would count against the process limit.
@@ -234,7 +236,8 @@ def kill_processes_of(uid: int) -> int:
 
 # Worker uids when the grader runs as root: a range no distribution hands out to users.
 UID_RANGE = range(61000, 61256)
-UID_LOCKS = Path(tempfile.gettempdir()) / "layergrade-uids"
+# Only root allocates, so the locks live where only root can write.
+UID_LOCKS = Path("/run/layergrade-uids")
 _held_locks: list[int] = []
 
 
@@ -245,8 +248,15 @@ def allocate_uid() -> int:
     the process ends however it ends; a uid that still owns processes is skipped.
     """
     UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(UID_LOCKS)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxError(f"{UID_LOCKS} must be a folder owned by root and writable by root only")
     for uid in UID_RANGE:
-        fd = os.open(UID_LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with contextlib.suppress(KeyError):
+            pwd.getpwuid(uid)
+            continue  # a real account: never run workers as it, never kill its processes
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(UID_LOCKS / f"{uid}.lock", flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -324,7 +334,9 @@ class Worker:
                 "MKL_NUM_THREADS": "1",
             }
         worker_config.update(paths)
-        argv += ["-I", "-S", "-B", worker_path, json.dumps(worker_config)]
+        # -I -S: no environment, user site or site-packages; -u: what the student prints
+        # reaches us even from a case that ends with os._exit.
+        argv += ["-I", "-S", "-B", "-u", worker_path, json.dumps(worker_config)]
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

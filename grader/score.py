@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from grader.compare import Check, judge_case
@@ -15,7 +14,7 @@ from grader.vectors import CaseVector
 class CaseResult:
     case_id: str
     split: str
-    weights: Mapping[str, float]
+    rubric: FunctionRubric
     checks: tuple[Check, ...]
     failure: Failure | None
     seconds: float
@@ -37,8 +36,8 @@ class CaseResult:
         """Fraction of this case's credit earned, by the weights of its outputs."""
         if self.failure is not None or not self.checks:
             return 0.0
-        total = sum(self.weights.get(c.output, 1.0) for c in self.checks)
-        earned = sum(self.weights.get(c.output, 1.0) * c.credit for c in self.checks)
+        total = sum(self.rubric.weight(c.output) for c in self.checks)
+        earned = sum(self.rubric.weight(c.output) * c.credit for c in self.checks)
         return earned / total if total else 0.0
 
     @property
@@ -128,7 +127,7 @@ def case_result(
     return CaseResult(
         case.id,
         case.split,
-        function.checks,
+        function,
         checks,
         outcome.failure,
         outcome.seconds,

@@ -78,13 +78,16 @@ class Reader:
         self._fill(LENGTH.size, deadline)
         (n,) = LENGTH.unpack(self.buffer[: LENGTH.size])
         if n > cap:
-            raise TransportError(f"a message part of {n} bytes exceeds the cap of {cap} bytes")
+            raise TransportError(
+                f"the answer is too large ({n} bytes; at most {cap} fit this case)"
+            )
         self._fill(LENGTH.size + n, deadline)
         part = bytes(self.buffer[LENGTH.size : LENGTH.size + n])
         del self.buffer[: LENGTH.size + n]
         return part
 
-    def read(self, deadline: float) -> Message:
+    def read(self, deadline: float, cap: int = MAX_MESSAGE) -> Message:
+        """The next message; its arrays may total at most ``cap`` bytes."""
         part = self._part(deadline, MAX_HEADER)
         try:
             header = json.loads(part)
@@ -94,7 +97,7 @@ class Reader:
             raise TransportError("the message header is not an object with a list of arrays")
         arrays: dict[str, np.ndarray] = {}
         rejected: dict[str, str] = {}
-        budget = MAX_MESSAGE
+        budget = cap
         for entry in header.get("arrays", []):
             if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str:
                 raise TransportError(f"bad array entry {entry!r:.80}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,13 @@ class CaseVector:
     params: Mapping[str, Any]
     inputs: Mapping[str, np.ndarray] = field(repr=False)
     expected: Mapping[str, np.ndarray] = field(repr=False)
+
+    @property
+    def answer_cap(self) -> int:
+        """Bytes a submission's answer to this case may take: four times the expected
+        outputs in float64 (room for a wrong shape), plus 1 MB."""
+        values = sum(math.prod(o.shape) for o in self.outputs if o.shape is not None)
+        return 4 * 8 * values + (1 << 20)
 
     def spec(self) -> dict[str, Any]:
         """What the worker needs to run this case: no expected values."""

@@ -189,7 +189,7 @@ def encode(value: Any) -> tuple[str, bytes | None]:
     elif isinstance(value, np.ndarray):
         arr = value.view(np.ndarray) if t is not np.ndarray else value
         kind = "ndarray" if t is np.ndarray else "ndarray subclass"
-        if arr.dtype.hasobject or arr.dtype.kind not in "biufc":
+        if arr.dtype.hasobject or arr.dtype.kind not in "biuf":
             return f"array of dtype {arr.dtype}", None
     else:
         return describe(value), None

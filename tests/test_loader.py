@@ -204,10 +204,14 @@ def test_no_layers_module_gives_a_hint(tmp_path: Path) -> None:
     assert "--module PATH" in message
 
 
-def test_a_package_name_that_cannot_be_imported(tmp_path: Path) -> None:
+def test_a_folder_that_is_no_python_name_is_not_taken_for_a_package(tmp_path: Path) -> None:
+    # Submission folders are often named after the student ("jane-doe"), with an
+    # __init__.py left inside: the module is then imported from that folder itself.
     sub = make_tree(tmp_path / "sub", {"my-code/__init__.py": "", "my-code/layers.py": LAYERS})
-    message = stage_error(sub)
-    assert "cannot be imported: 'my-code' is not a valid Python name." in message
+    submission, staging = stage(sub)
+    with staging:
+        assert submission.module == "layers"
+        assert (submission.source / "layers.py").read_text() == LAYERS
 
 
 # What cannot be graded -------------------------------------------------------------------

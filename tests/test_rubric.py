@@ -45,7 +45,7 @@ def test_the_repository_rubric_loads_as_written() -> None:
     assert rubric.limits.case_seconds == 5
     assert rubric.limits.import_seconds == 10
     assert rubric.limits.submission_seconds == 120
-    assert rubric.limits.memory_mb == 1024
+    assert rubric.limits.memory_mb == 512
     points = {f.name: f.points for f in rubric.functions}
     assert points == {
         "affine_forward": 10,
@@ -78,7 +78,7 @@ def test_defaults_when_optional_keys_are_omitted(tmp_path: Path) -> None:
     assert rubric.tolerances == (Tier(1e-7, 1.0), Tier(1e-4, 0.5))
     limits = rubric.limits
     assert (limits.case_seconds, limits.import_seconds, limits.submission_seconds) == (5, 10, 120)
-    assert (limits.memory_mb, limits.processes, limits.file_size_mb) == (1024, 32, 8)
+    assert (limits.memory_mb, limits.processes, limits.file_size_mb) == (512, 16, 8)
     assert (limits.open_files, limits.tmp_mb) == (64, 16)
 
 

@@ -23,8 +23,10 @@ def worst(function: FunctionResult) -> str:
 def render(result: GradeResult, console: Console, verbose: bool = False) -> None:
     sandbox = "sandboxed" if result.sandboxed else "NOT sandboxed (process limits only)"
     console.print(
-        f"[bold]{result.submission}[/bold]  module {result.module}  "
-        f"cases: {'+'.join(result.splits)}  {sandbox}"
+        Text.assemble(
+            (result.submission, "bold"),
+            f"  module {result.module}  cases: {'+'.join(result.splits)}  {sandbox}",
+        )
     )
     if result.import_failure is not None:
         f = result.import_failure
@@ -39,12 +41,13 @@ def render(result: GradeResult, console: Console, verbose: bool = False) -> None
     table.add_column("Worst rel error")
     table.add_column("Reason", overflow="fold")
     for function in result.functions:
+        # Reasons quote the submission's own text: never read them as markup.
         table.add_row(
             function.name,
             f"{fmt_points(function.score)} / {fmt_points(function.max_score)}",
             Text(function.status, style=STYLES.get(function.status, "")),
             worst(function),
-            function.reason,
+            Text(function.reason),
         )
     table.add_section()
     table.add_row(
@@ -55,7 +58,7 @@ def render(result: GradeResult, console: Console, verbose: bool = False) -> None
         for function in result.functions:
             for case in function.cases:
                 if case.failure is not None and case.failure.traceback:
-                    console.rule(f"{case.case_id} ({case.failure.status})")
+                    console.rule(Text(f"{case.case_id} ({case.failure.status})"))
                     console.print(Text(case.failure.traceback))
         if result.import_failure is not None and result.import_failure.traceback:
             console.rule("import")
