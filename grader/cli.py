@@ -11,6 +11,7 @@ Exit codes: 0 graded (whatever the score), 1 --fail-under not met, 2 usage error
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -124,15 +125,24 @@ def run_grade(argv: list[str], student: bool) -> int:
     result = grade_one(args.path, rubric, config, splits, args.module)
     if args.format == "json":
         text = json.dumps(json_report.to_dict(result), indent=2) + "\n"
-        if args.output:
-            args.output.write_text(text)
-        else:
-            sys.stdout.write(text)
     elif args.output:
-        with open(args.output, "w") as f:
-            terminal.render(result, Console(file=f, width=120, no_color=True), args.verbose)
+        buffer = io.StringIO()
+        terminal.render(result, Console(file=buffer, width=120, no_color=True), args.verbose)
+        text = buffer.getvalue()
     else:
         terminal.render(result, Console(), args.verbose)
+        text = ""
+    if args.output:
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            # The grading is done: keep it on stdout rather than lose it.
+            sys.stdout.write(text)
+            raise UsageError(
+                f"cannot write the report to {args.output} ({exc.strerror}); it went to stdout"
+            ) from None
+    else:
+        sys.stdout.write(text)
     if args.fail_under is not None and result.score < args.fail_under:
         err.print(f"score {result.score:g} is under --fail-under {args.fail_under:g}")
         return EXIT_FAIL_UNDER

@@ -118,8 +118,10 @@ def unreadable_by_others(runtime: Runtime) -> Path | None:
     numpy through their real paths.
     """
     for path in (runtime.stdlib, runtime.numpy_dir, runtime.executable.parent):
-        for folder in [path, *path.parents]:
-            if folder.stat().st_mode & 0o005 != 0o005:
+        if path.stat().st_mode & 0o005 != 0o005:
+            return path
+        for folder in path.parents:
+            if not folder.stat().st_mode & 0o001:
                 return folder
     return None
 
@@ -387,15 +389,15 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        self._drain.join(timeout=5)
         if self.uid is not None:
             # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
             # down asynchronously; without bubblewrap, nothing ends a process that left the
             # worker's session. The uid is this grader's alone: end all of its processes,
-            # so the next worker starts from zero.
+            # so the next worker starts from zero (and none holds the output pipe open).
             end = time.monotonic() + TEARDOWN_SECONDS
             while kill_processes_of(self.uid) and time.monotonic() < end:
                 time.sleep(0.001)
+        self._drain.join(timeout=5)
 
     def close(self) -> None:
         for fd in (self.req_w, self.reader.fd):

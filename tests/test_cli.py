@@ -265,3 +265,11 @@ def test_a_long_path_in_an_error_is_printed_whole(rubric: Path) -> None:
     proc = run_grade(missing, "--rubric", rubric)
     assert proc.returncode == 2
     assert missing in proc.stderr
+
+
+def test_an_unwritable_report_file_keeps_the_result_on_stdout(rubric: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no_such_folder" / "report.json"
+    proc = run_grade(CORRECT, "--rubric", rubric, "--format", "json", "-o", target)
+    assert proc.returncode == 2
+    assert "cannot write the report" in proc.stderr
+    assert json.loads(proc.stdout)["score"] == 55
