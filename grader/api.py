@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from grader.loader import stage
+from grader.loader import NotebookError, stage
 from grader.rubric import Rubric, RubricError
-from grader.run import Job, run_submission
+from grader.run import Failure, Job, RunResult, not_run, run_submission
 from grader.sandbox import SandboxConfig
 from grader.score import GradeResult, grade
 from grader.vectors import CaseVector, load_vectors
@@ -46,12 +46,24 @@ def grade_submission(
     config: SandboxConfig,
     job: Job,
     module: str | None = None,
+    source: str | None = None,
+    execute: bool = True,
 ) -> GradeResult:
-    submission, staging = stage(path, module or rubric.module)
-    with staging:
-        run = run_submission(config, rubric.limits, job, submission.source, submission.module)
+    """Stage, run and score one submission. A notebook that cannot be read is graded as
+    a submission that could not run, with the reason; other usage errors raise."""
     splits = tuple(s for s in ("public", "hidden") if any(c.split == s for c in cases))
-    return grade(rubric, cases, run, str(path), splits)
+    try:
+        submission, staging = stage(path, module or rubric.module, source or rubric.source, execute)
+    except NotebookError as exc:
+        failure = Failure("notebook", str(exc))
+        outcomes = tuple(not_run(cases, f"not run: {exc}"))
+        run = RunResult(path.name, config.sandboxed, outcomes, failure, (), None, "", 0.0)
+        return grade(rubric, cases, run, str(path), splits, "notebook")
+    with staging:
+        run = run_submission(
+            config, rubric.limits, job, submission.source, submission.module, submission.cells
+        )
+    return grade(rubric, cases, run, str(path), splits, submission.mode, submission.notes)
 
 
 def grade_one(
@@ -60,7 +72,9 @@ def grade_one(
     config: SandboxConfig,
     splits: tuple[str, ...],
     module: str | None = None,
+    source: str | None = None,
+    execute: bool = True,
 ) -> GradeResult:
     cases = graded_cases(rubric, splits)
     with Job(cases) as job:
-        return grade_submission(path, rubric, cases, config, job, module)
+        return grade_submission(path, rubric, cases, config, job, module, source, execute)

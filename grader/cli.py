@@ -57,6 +57,17 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
         "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
     )
     p.add_argument("--module", help="path of the layers module inside the submission")
+    p.add_argument(
+        "--source",
+        choices=("auto", "module", "notebook"),
+        help="grade the layers module or the notebook when a folder has both "
+        "(default: the rubric's `source`, auto: the module)",
+    )
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="grade a notebook's definitions without running its cells (faster)",
+    )
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     p.add_argument(
         "-o", "--output", type=Path, help="write the report to this file instead of stdout"
@@ -122,7 +133,9 @@ def run_grade(argv: list[str], student: bool) -> int:
         )
     )
     config = sandbox_config(not student and args.no_sandbox, "hidden" in splits, err)
-    result = grade_one(args.path, rubric, config, splits, args.module)
+    result = grade_one(
+        args.path, rubric, config, splits, args.module, args.source, not args.no_execute
+    )
     if args.format == "json":
         text = json.dumps(json_report.to_dict(result), indent=2) + "\n"
     elif args.output:

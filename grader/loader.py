@@ -8,12 +8,13 @@ paths checked (no absolute paths, no ``..``, no links) and their sizes capped.
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 # A real submission has a few dozen Python files of a few hundred KB at most; the caps
@@ -28,14 +29,22 @@ class SubmissionError(Exception):
     """The submission cannot be graded as given; the message says what to change."""
 
 
+class NotebookError(SubmissionError):
+    """The notebook cannot be graded as given; the message names the problem and the fix."""
+
+
 @dataclass(frozen=True)
 class Submission:
-    """A staged submission: ``source`` is importable and holds ``module``."""
+    """A staged submission: ``source`` is importable and holds ``module``, or, for an
+    executed notebook, ``cells`` (a file in ``source`` listing its code cells)."""
 
     path: Path
     source: Path
     module: str
     module_file: str
+    cells: str | None = None
+    mode: str = "module"
+    notes: tuple[str, ...] = ()
 
 
 def copy_python_tree(src: Path, dst: Path) -> None:
@@ -160,17 +169,88 @@ def import_root(module_file: Path, top: Path) -> tuple[Path, Path, str]:
     return folder, Path(), ".".join(parts)
 
 
+CELLS_FILE = "__layergrade_cells__.json"
+EXTRACTED_MODULE = "__layergrade_notebook__"
+SOURCES = ("auto", "module", "notebook")
+
+
+def find_notebooks(root: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in root.rglob("*.ipynb")
+        if not any(part in SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def choose_source(top: Path, source: str, module: str | None) -> tuple[str, Path | None, str]:
+    """Module or notebook: (kind, the notebook if that, a note saying what was chosen)."""
+    if module or source == "module":
+        return "module", None, ""
+    notebooks = find_notebooks(top)
+    has_module = any(
+        not any(part in SKIP_DIRS or part.startswith(".") for part in p.relative_to(top).parts)
+        for p in top.rglob("layers.py")
+    )
+    if source == "auto" and (has_module or not notebooks):
+        note = "graded the layers module; the submission also has a notebook" if notebooks else ""
+        return "module", None, note
+    if not notebooks:
+        raise SubmissionError(f"{top} has no notebook (.ipynb) to grade.")
+    if len(notebooks) > 1:
+        listing = "\n".join(f"  {p.relative_to(top)}" for p in notebooks)
+        raise SubmissionError(
+            f"{top} has {len(notebooks)} notebooks:\n{listing}\nHint: grade one of them "
+            "directly (grade path/to/notebook.ipynb)."
+        )
+    note = "graded the notebook; the submission also has a layers module" if has_module else ""
+    return "notebook", notebooks[0], note
+
+
+def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> Submission:
+    """Stage a notebook with the Python files of its folder (its own cs231n/ package)."""
+    from grader.notebook import cells_payload, extract_module, read_notebook
+
+    nb = read_notebook(notebook)
+    copy_python_tree(folder, code)
+    notes = list(nb.warnings)
+    if nb.upgraded_from is not None:
+        notes.append(f"the notebook was upgraded from format {nb.upgraded_from} to 4")
+    if execute:
+        (code / CELLS_FILE).write_text(json.dumps(cells_payload(nb)))
+        (code / CELLS_FILE).chmod(0o644)
+        return Submission(notebook, code, "", notebook.name, CELLS_FILE, "notebook", tuple(notes))
+    source, warnings = extract_module(nb)
+    (code / f"{EXTRACTED_MODULE}.py").write_text(source)
+    (code / f"{EXTRACTED_MODULE}.py").chmod(0o644)
+    notes.extend(warnings)
+    mode = "notebook, definitions only (not executed)"
+    return Submission(notebook, code, EXTRACTED_MODULE, notebook.name, None, mode, tuple(notes))
+
+
 def stage(
-    path: Path, module: str | None = None
+    path: Path, module: str | None = None, source: str = "auto", execute: bool = True
 ) -> tuple[Submission, tempfile.TemporaryDirectory[str]]:
-    """Stage ``path`` for grading. The caller keeps the returned folder alive while grading."""
+    """Stage ``path`` for grading. The caller keeps the returned folder alive while grading.
+
+    ``source`` chooses between a layers module and a notebook when a folder has both
+    (auto: the module); ``execute`` False grades a notebook's definitions without running it.
+    """
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
     path = path.resolve()
     tmp = tempfile.TemporaryDirectory(prefix="layergrade-sub-")
     staging = Path(tmp.name)
     staging.chmod(0o755)
+    code = staging / "code"
+    code.mkdir(mode=0o755)
     try:
+        if path.suffix == ".ipynb" and path.is_file():
+            # Only the notebook and its own package: its folder may hold anything else.
+            folder = staging / "single"
+            folder.mkdir()
+            if (path.parent / "cs231n").is_dir():
+                copy_python_tree(path.parent / "cs231n", folder / "cs231n")
+            return stage_notebook(path, folder, code, execute), tmp
         if path.is_dir():
             top = path
         elif path.suffix == ".zip":
@@ -182,22 +262,23 @@ def stage(
             top.mkdir()
             shutil.copyfile(path, top / "layers.py")
             module = module or "layers.py"
-        elif path.suffix == ".ipynb":
-            raise SubmissionError(
-                f"{path} is a notebook; this version grades Python modules only.\n"
-                "Hint: export the notebook's functions to cs231n/layers.py and grade that."
-            )
         else:
             raise SubmissionError(
-                f"{path} is neither a folder, a .py file nor a .zip.\nHint: grade the folder "
-                "that contains cs231n/layers.py."
+                f"{path} is neither a folder, a .py file, a notebook nor a .zip.\nHint: grade "
+                "the folder that contains cs231n/layers.py."
             )
+        kind, notebook, note = choose_source(top, source, module)
+        if notebook is not None:
+            staged = stage_notebook(notebook, notebook.parent, code, execute)
+            notes = (note, *staged.notes) if note else staged.notes
+            return replace(staged, path=path, notes=notes), tmp
         module_file = find_module_file(top, module)
         root, place, dotted = import_root(module_file, top)
-        code = staging / "code"
-        code.mkdir(mode=0o755)
         copy_python_tree(root, code / place)
     except BaseException:
         tmp.cleanup()
         raise
-    return Submission(path, code, dotted, str(module_file.relative_to(top))), tmp
+    notes = (note,) if note else ()
+    return Submission(
+        path, code, dotted, str(module_file.relative_to(top)), None, "module", notes
+    ), tmp

@@ -60,6 +60,7 @@ class Rubric:
     cases: str
     dropout_p_means: str
     module: str | None
+    source: str
     tolerances: tuple[Tier, ...]
     limits: Limits
     functions: tuple[FunctionRubric, ...]
@@ -85,6 +86,7 @@ TOP_KEYS: dict[str, str] = {
     "cases": "which cases count: all, public or hidden",
     "dropout_p_means": "what dropout's p means: keep (2018 on) or drop (2016-17)",
     "module": "path of the layers module inside a submission (default: search for layers.py)",
+    "source": "what to grade when a submission has both: auto (the module), module or notebook",
     "tolerances": "list of {max_rel_error, credit} tiers",
     "limits": "time and resource limits per submission",
     "functions": "points and check weights per graded function",
@@ -93,7 +95,11 @@ FUNCTION_KEYS: dict[str, str] = {
     "points": "points for this function",
     "checks": "weight per output",
 }
-CHOICES = {"cases": ("all", "public", "hidden"), "dropout_p_means": ("keep", "drop")}
+CHOICES = {
+    "cases": ("all", "public", "hidden"),
+    "dropout_p_means": ("keep", "drop"),
+    "source": ("auto", "module", "notebook"),
+}
 
 
 def unknown_key(key: object, known: Mapping[str, str] | list[str], where: str) -> RubricError:
@@ -200,6 +206,7 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         cases=data.get("cases", "all"),
         dropout_p_means=data.get("dropout_p_means", "keep"),
         module=module,
+        source=data.get("source", "auto"),
         tolerances=parse_tolerances(data.get("tolerances"), f"{where}: tolerances"),
         limits=parse_limits(data.get("limits"), f"{where}: limits"),
         functions=parse_functions(data.get("functions"), f"{where}: functions"),

@@ -12,9 +12,10 @@ import json
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,8 @@ class RunResult:
     outcomes: tuple[CaseOutcome, ...]
     import_failure: Failure | None
     functions: tuple[str, ...]
+    # For a notebook: what executing it did, as the worker reported it.
+    notebook: Mapping[str, Any] | None
     output: str
     seconds: float
 
@@ -148,6 +151,10 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
     return CaseOutcome(case_id, seconds, failure=failure_from(header, "error"))
 
 
+def not_run(cases: Iterable[CaseVector], reason: str) -> list[CaseOutcome]:
+    return [CaseOutcome(c.id, 0.0, failure=Failure("not_run", reason)) for c in cases]
+
+
 def serve_cases(
     worker: Worker,
     pending: deque[CaseVector],
@@ -205,30 +212,38 @@ def import_hint(failure: Failure) -> Failure:
 
 
 def start_worker(
-    config: SandboxConfig, limits: Limits, job: Job, source: Path, module: str, budget_end: float
-) -> tuple[Worker, Failure | None, tuple[str, ...]]:
-    """Start a worker and wait for it to import the module: (worker, failure, functions)."""
-    worker = Worker(config, limits, job.path, source, module)
+    config: SandboxConfig,
+    limits: Limits,
+    job: Job,
+    source: Path,
+    module: str,
+    budget_end: float,
+    cells: str | None,
+) -> tuple[Worker, Failure | None, Message | None]:
+    """Start a worker and wait for it to import the module or run the notebook:
+    (worker, failure, its "ready" message)."""
+    worker = Worker(config, limits, job.path, source, module, cells)
     import_end = time.monotonic() + limits.import_seconds
+    if cells:
+        import_end += limits.notebook_seconds + GRACE_SECONDS
     try:
         worker.wait_started()
         hello = worker.reader.read(min(import_end, budget_end))
     except Deadline:
         if budget_end < import_end:
             text = f"the submission's time budget ({limits.submission_seconds:g} s) ran out"
-            return worker, Failure("not_run", text), ()
+            return worker, Failure("not_run", text), None
         text = f"importing {module} did not finish within {limits.import_seconds:g} s"
-        return worker, Failure("timeout", text), ()
+        return worker, Failure("timeout", text), None
     except (Closed, TransportError):
         text = f"the process ended while importing {module} (os._exit at import?)"
-        return worker, Failure("exit", text), ()
+        return worker, Failure("exit", text), None
     except BaseException:
         worker.close()
         raise
     if hello.header.get("type") == "import_error":
-        return worker, import_hint(failure_from(hello.header, "import_error")), ()
-    raw = hello.header.get("functions")
-    return worker, None, tuple(str(f) for f in raw) if type(raw) is list else ()
+        return worker, import_hint(failure_from(hello.header, "import_error")), None
+    return worker, None, hello
 
 
 def run_submission(
@@ -237,23 +252,33 @@ def run_submission(
     job: Job,
     source: Path,
     module: str,
+    cells: str | None = None,
 ) -> RunResult:
-    """Run every case of ``job`` on the submission's ``module`` found under ``source``."""
+    """Run every case of ``job`` on the submission's ``module`` found under ``source``, or
+    on what its notebook defines when ``cells`` names the notebook's cells file."""
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
     pending = deque(job.cases)
     output = bytearray()
     functions: tuple[str, ...] = ()
+    notebook: dict[str, Any] | None = None
     import_failure: Failure | None = None
     restart_failure: Failure | None = None
     workers = 0
     while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
-        worker, failure, names = start_worker(config, limits, job, source, module, budget_end)
+        worker, failure, hello = start_worker(
+            config, limits, job, source, module, budget_end, cells
+        )
         try:
-            if failure is None:
-                functions = functions or names
+            if hello is not None:
+                raw = hello.header.get("functions")
+                if not functions and type(raw) is list:
+                    functions = tuple(str(f) for f in raw)
+                report = hello.header.get("notebook")
+                if notebook is None and type(report) is dict:
+                    notebook = report
                 serve_cases(worker, pending, limits, budget_end, outcomes)
         finally:
             worker.close()
@@ -274,13 +299,14 @@ def run_submission(
         reason = f"not run: the submission's time budget ({limits.submission_seconds:g} s) ran out"
     else:
         reason = "not run: the worker kept dying"
-    outcomes.extend(CaseOutcome(c.id, 0.0, failure=Failure("not_run", reason)) for c in pending)
+    outcomes.extend(not_run(pending, reason))
     return RunResult(
         module=module,
         sandboxed=config.sandboxed,
         outcomes=tuple(outcomes),
         import_failure=import_failure,
         functions=functions,
+        notebook=notebook,
         output=output[:65536].decode("utf-8", "replace"),
         seconds=time.monotonic() - start,
     )

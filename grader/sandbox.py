@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import importlib
+import importlib.metadata
 import json
 import os
 import pwd
@@ -71,6 +74,11 @@ class Limits:
     tmp_mb: int = 16
     # Cases one worker runs at once, each in its own child with its own deadline.
     parallel_cases: int = 2
+    # Executing a notebook: each code cell, and all of them together. Cells that train a
+    # network or load a dataset take longer: they are cut off, and the functions defined
+    # before them are still graded.
+    cell_seconds: float = 10.0
+    notebook_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -136,8 +144,42 @@ class Mounts:
     source: Path
 
 
+@functools.cache
+def notebook_site() -> tuple[Path, ...]:
+    """What executing a notebook needs besides numpy: IPython and its dependencies, and
+    matplotlib where installed (notebooks import pyplot in their first cell). Found by
+    importing them here and keeping every top-level package they pulled in from a
+    site-packages folder, with the folders of shared libraries that wheels ship."""
+    import IPython.core.interactiveshell  # noqa: F401
+    import traitlets.config  # noqa: F401
+
+    for optional in ("matplotlib.pyplot", "matplotlib_inline.backend_inline"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(optional)
+    sites = [Path(p) for p in site.getsitepackages()] + [Path(sysconfig.get_paths()["purelib"])]
+    found: set[Path] = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        for site_dir in sites:
+            if path.is_relative_to(site_dir.resolve()):
+                top = site_dir.resolve() / path.relative_to(site_dir.resolve()).parts[0]
+                if top.name not in ("grader", "reference", "numpy") and top.suffix != ".pth":
+                    found.add(top)
+    # Packages that read their own metadata at import need their .dist-info folders.
+    distributions = importlib.metadata.packages_distributions()
+    for top in list(found):
+        found.update(p for p in top.parent.glob("*.libs") if p.is_dir() and p.name != "numpy.libs")
+        for dist in distributions.get(top.name.removesuffix(".py"), []):
+            pattern = f"{dist.replace('-', '_')}-*.dist-info"
+            found.update(p for p in top.parent.glob(pattern) if p.is_dir())
+    return tuple(sorted(found))
+
+
 def bwrap_args(
-    bwrap: str, runtime: Runtime, mounts: Mounts, limits: Limits
+    bwrap: str, runtime: Runtime, mounts: Mounts, limits: Limits, extra: tuple[Path, ...] = ()
 ) -> tuple[list[str], dict[str, str]]:
     """The bubblewrap command line (up to the interpreter) and the in-sandbox paths."""
     privileged = os.geteuid() == 0
@@ -159,7 +201,7 @@ def bwrap_args(
     # bubblewrap creates missing mount points with mode 0700: make ours traversable.
     for d in (MOUNT, py, f"{py}/bin", f"{py}/lib", f"{MOUNT}/site"):
         args += ["--perms", "0755", "--dir", d]
-    args += ["--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     args += ["--ro-bind", str(runtime.executable), f"{py}/bin/python3"]
     args += ["--ro-bind", str(runtime.stdlib), f"{py}/lib/{version}"]
     env = {
@@ -189,6 +231,8 @@ def bwrap_args(
     args += ["--ro-bind", str(runtime.numpy_dir), f"{MOUNT}/site/numpy"]
     if runtime.numpy_libs is not None:
         args += ["--ro-bind", str(runtime.numpy_libs), f"{MOUNT}/site/numpy.libs"]
+    for path in extra:
+        args += ["--ro-bind", str(path), f"{MOUNT}/site/{path.name}"]
     args += ["--ro-bind", str(WORKER), f"{MOUNT}/worker.py"]
     args += ["--ro-bind", str(mounts.job), f"{MOUNT}/job"]
     args += ["--ro-bind", str(mounts.source), f"{MOUNT}/sub"]
@@ -293,8 +337,16 @@ class Worker:
     """One running worker process for one submission. Use as a context manager."""
 
     def __init__(
-        self, config: SandboxConfig, limits: Limits, job: Path, source: Path, module: str
+        self,
+        config: SandboxConfig,
+        limits: Limits,
+        job: Path,
+        source: Path,
+        module: str,
+        cells: str | None = None,
     ) -> None:
+        """Start a worker for ``module`` under ``source``, or, with ``cells`` (a JSON file
+        in ``source``), for the notebook whose code cells it lists."""
         req_r, self.req_w = os.pipe()
         res_r, res_w = os.pipe()
         root = os.geteuid() == 0
@@ -315,9 +367,13 @@ class Worker:
             # Sweeping strays is safe where every process of the worker's uid is ours.
             "contain": config.sandboxed or self.uid is not None,
             "preload": not config.sandboxed and self.uid is not None,
+            "cell_seconds": limits.cell_seconds,
+            "notebook_seconds": limits.notebook_seconds,
         }
         if config.bwrap is not None:
-            argv, paths = bwrap_args(config.bwrap, config.runtime, Mounts(job, source), limits)
+            extra = notebook_site() if cells else ()
+            mounts = Mounts(job, source)
+            argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
             worker_path = f"{MOUNT}/worker.py"
             env = None
         else:
@@ -336,6 +392,7 @@ class Worker:
                 "MKL_NUM_THREADS": "1",
             }
         worker_config.update(paths)
+        worker_config["cells"] = f"{paths['source']}/{cells}" if cells else None
         # -I -S: no environment, user site or site-packages; -u: what the student prints
         # reaches us even from a case that ends with os._exit.
         argv += ["-I", "-S", "-B", "-u", worker_path, json.dumps(worker_config)]

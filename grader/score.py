@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from grader.compare import Check, judge_case
 from grader.rubric import FunctionRubric, Rubric
@@ -101,6 +103,10 @@ class GradeResult:
     import_failure: Failure | None
     output: str
     seconds: float
+    mode: str = "module"
+    # What the student should know beyond the table: which source was graded, what
+    # happened when the notebook ran, definitions given twice.
+    notes: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
@@ -135,12 +141,38 @@ def case_result(
     )
 
 
+def notebook_notes(report: Mapping[str, Any], cell_seconds: float) -> tuple[str, ...]:
+    """Sentences about a notebook's execution, from the worker's report."""
+    notes = []
+    for error in report.get("errors", [])[:5]:
+        if isinstance(error, dict):
+            line = f", line {error['line']}" if isinstance(error.get("line"), int) else ""
+            message = str(error.get("error"))[:300]
+            if message.startswith("SyntaxError") and "print" in message:
+                message += "; this looks like Python 2 code, and the grader runs Python 3"
+            notes.append(f"cell {error.get('cell')}{line}: {message}")
+    for cell in report.get("timeouts", [])[:5]:
+        notes.append(
+            f"cell {cell} did not finish within {cell_seconds:g} s (training or loading data?): "
+            "it was stopped, and the functions defined before it are graded"
+        )
+    skipped = report.get("skipped", [])
+    if skipped:
+        notes.append(
+            f"{len(skipped)} cell(s) from cell {skipped[0]} on did not run: the notebook's "
+            "time ran out"
+        )
+    return tuple(notes)
+
+
 def grade(
     rubric: Rubric,
     cases: tuple[CaseVector, ...],
     run: RunResult,
     submission: str,
     splits: tuple[str, ...],
+    mode: str = "module",
+    notes: tuple[str, ...] = (),
 ) -> GradeResult:
     outcomes = {o.case_id: o for o in run.outcomes}
     results = []
@@ -163,4 +195,12 @@ def grade(
         import_failure=run.import_failure,
         output=run.output,
         seconds=run.seconds,
+        mode=mode,
+        notes=notes
+        + (notebook_notes(run.notebook, rubric.limits.cell_seconds) if run.notebook else ())
+        + (
+            ("the notebook defines none of the graded functions",)
+            if run.notebook is not None and not run.functions
+            else ()
+        ),
     )

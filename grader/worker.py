@@ -259,8 +259,7 @@ def message_length(data: bytes | bytearray) -> int | None:
     return end if len(data) >= end else None
 
 
-def descendants_of(roots: set[int]) -> set[int]:
-    """The processes visible here whose parent chain reaches one of ``roots``."""
+def parent_map() -> dict[int, int]:
     parents: dict[int, int] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -270,6 +269,21 @@ def descendants_of(roots: set[int]) -> set[int]:
                 parents[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
             except (OSError, ValueError, IndexError):
                 pass
+    return parents
+
+
+def ancestors_of(pid: int) -> set[int]:
+    """``pid`` and the processes it descends from (in a notebook run, the holder)."""
+    parents, found = parent_map(), {pid}
+    while parents.get(pid, 0) > 0 and parents[pid] not in found:
+        pid = parents[pid]
+        found.add(pid)
+    return found
+
+
+def descendants_of(roots: set[int]) -> set[int]:
+    """The processes visible here whose parent chain reaches one of ``roots``."""
+    parents = parent_map()
     keep = set(roots)
     changed = True
     while changed:
@@ -286,7 +300,7 @@ def sweep(running: set[int]) -> None:
     process limit or the CPU that later cases need.
     """
     me, uid = os.getpid(), os.getuid()
-    keep = descendants_of(running) | {me}
+    keep = descendants_of(running) | ancestors_of(me)
     strays = []
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) not in keep:
@@ -419,6 +433,98 @@ def run_child(
         _exit(0)
 
 
+# Notebooks --------------------------------------------------------------------------------
+
+
+def hold_descendants() -> None:
+    """Stay alive, reaping, while any descendant lives: a notebook run hands its state
+    from process to process, and the sandbox ends when its first process does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if _fork() != 0:
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                _exit(0)
+            except InterruptedError:
+                continue
+
+
+def first_error(exc: BaseException | None, cell: int) -> dict[str, Any]:
+    line = None
+    tb = exc.__traceback__ if exc is not None else None
+    for frame in traceback.extract_tb(tb) if tb is not None else []:
+        if frame.filename.startswith("<ipython-input-"):
+            line = frame.lineno
+    if isinstance(exc, SyntaxError):
+        line = exc.lineno
+    return {"cell": cell, "line": line, "error": describe_exception(exc)[:500] if exc else "?"}
+
+
+def run_cells(
+    cells: list[dict[str, Any]], cell_seconds: float, total_seconds: float, contain: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Execute a notebook's code cells in an IPython shell; return (namespace, report).
+
+    Each cell runs in a forked child with its own deadline. A child that finishes carries
+    on as the notebook's process (its parent leaves); a child that overruns is killed and
+    the notebook goes on from the state before that cell. No cell can hold the rest
+    hostage, whatever it does with signals.
+    """
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui: object = None) -> None:
+            """No event loop to hook: %matplotlib inline needs nothing more."""
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = Shell.instance(config=config, colors="NoColor")
+    report: dict[str, Any] = {"errors": [], "timeouts": [], "skipped": [], "ran": 0}
+    end = time.monotonic() + total_seconds
+    for cell in cells:
+        left = end - time.monotonic()
+        if left <= 0:
+            report["skipped"].append(cell["number"])
+            continue
+        r, w = os.pipe()
+        pid = _fork()
+        if pid == 0:
+            os.close(r)
+            os.setpgid(0, 0)
+            result = shell.run_cell(cell["source"], store_history=False)  # type: ignore[no-untyped-call]
+            error = result.error_before_exec or result.error_in_exec
+            os.write(w, b"done")
+            os.close(w)
+            report["ran"] += 1
+            if error is not None:
+                report["errors"].append(first_error(error, cell["number"]))
+            continue
+        os.close(w)
+        ready = select.select([r], [], [], min(cell_seconds, left))[0]
+        data = os.read(r, 1 << 16) if ready else b""
+        os.close(r)
+        if data:
+            _exit(0)  # the child carries on with the notebook's state
+        for kill in (os.kill, os.killpg):
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        if contain:
+            sweep(set())
+        report["ran"] += 1
+        if not ready:
+            report["timeouts"].append(cell["number"])
+        else:
+            ended = "the cell ended its own process (exit or os._exit?)"
+            report["errors"].append({"cell": cell["number"], "line": None, "error": ended})
+    return shell.user_ns, report
+
+
 def drop_privileges(limits: Mapping[str, int], uid: int | None) -> None:
     """Forbid privilege gain, apply resource limits, and leave root for ``uid``."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -468,10 +574,17 @@ def serve(
             if contain:
                 sweep({c.pid for c in running})
         while queue and len(running) < parallel:
-            case = queue.popleft()
+            case = queue[0]
             case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
             reap_answered()
-            running.append(Child(namespace, case, case_inputs, seconds))
+            child = Child(namespace, case, case_inputs, seconds)
+            if child.fork_error is not None and running:
+                # A running case may be what fills the process limit: try again once it
+                # has answered and what it left behind is swept away.
+                os.close(child.fd)
+                break
+            running.append(child)
+            queue.popleft()
         waiting = [c for c in running if not c.finished]
         if not (waiting or more):
             continue
@@ -515,8 +628,22 @@ def main(argv: list[str]) -> int:
     cases = {c["id"]: c for c in job["cases"]}
     sys.dont_write_bytecode = True
     sys.argv = [config["module"]]
+    notebook_report = None
     try:
-        namespace = load_namespace(config["module"], config["source"])
+        if config.get("cells"):
+            hold_descendants()
+            with open(config["cells"]) as f:
+                cells = json.load(f)
+            sys.path.insert(0, config["source"])
+            os.chdir(config["source"])
+            namespace, notebook_report = run_cells(
+                cells,
+                float(config["cell_seconds"]),
+                float(config["notebook_seconds"]),
+                bool(config["contain"]),
+            )
+        else:
+            namespace = load_namespace(config["module"], config["source"])
     except BaseException as exc:
         header = error_message(exc, "import_error")
         header["type"] = "import_error"
@@ -526,7 +653,7 @@ def main(argv: list[str]) -> int:
         return 0
     wanted = {call["fn"] for c in job["cases"] for call in c["calls"]}
     present = sorted(name for name in wanted if callable(namespace.get(name)))
-    write_message(res_fd, {"type": "ready", "functions": present})
+    write_message(res_fd, {"type": "ready", "functions": present, "notebook": notebook_report})
     serve(
         namespace,
         cases,

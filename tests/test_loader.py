@@ -222,19 +222,29 @@ def test_missing_path(tmp_path: Path) -> None:
     assert stage_error(path) == f"{path} does not exist."
 
 
-def test_notebook_gets_a_clear_message(tmp_path: Path) -> None:
+def test_a_notebook_without_a_format_version_gets_a_clear_message(tmp_path: Path) -> None:
     notebook = tmp_path / "layers.ipynb"
     notebook.write_text("{}")
     message = stage_error(notebook)
-    assert message.startswith(f"{notebook} is a notebook; this version grades Python modules only.")
-    assert "Hint: export the notebook's functions to cs231n/layers.py" in message
+    assert message.startswith(str(notebook))
+    assert "nbformat" in message and "Hint:" in message
+
+
+def test_a_folder_with_a_module_and_a_notebook_grades_the_module_by_default(
+    tmp_path: Path,
+) -> None:
+    sub = make_tree(tmp_path / "sub", {"cs231n/layers.py": LAYERS, "work.ipynb": "{}"})
+    submission, staging = stage(sub)
+    with staging:
+        assert (submission.mode, submission.module) == ("module", "cs231n.layers")
+        assert submission.notes == ("graded the layers module; the submission also has a notebook",)
 
 
 def test_other_file_types_are_refused(tmp_path: Path) -> None:
     archive = tmp_path / "sub.tar.gz"
     archive.write_bytes(b"\x1f\x8b")
     message = stage_error(archive)
-    assert message.startswith(f"{archive} is neither a folder, a .py file nor a .zip.")
+    assert message.startswith(f"{archive} is neither a folder, a .py file, a notebook nor a .zip.")
 
 
 def test_corrupt_zip(tmp_path: Path) -> None:

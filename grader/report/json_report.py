@@ -2,7 +2,8 @@
 
 Schema ``layergrade.result/1`` (fields are only ever added within a version):
 
-- ``schema``, ``grader_version``, ``submission``, ``module``, ``sandboxed``, ``cases``
+- ``schema``, ``grader_version``, ``submission``, ``module``, ``mode`` (module, notebook,
+  or notebook definitions only), ``notes`` (list of text), ``sandboxed``, ``cases``
   (the splits graded), ``score``, ``max_score``, ``seconds``
 - ``import_error``: null, or {status, message, line, file, traceback}
 - ``functions``: list of {name, score, max_score, status (pass|partial|fail|missing),
@@ -76,6 +77,8 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
         "grader_version": __version__,
         "submission": result.submission,
         "module": result.module,
+        "mode": result.mode,
+        "notes": list(result.notes),
         "sandboxed": result.sandboxed,
         "cases": list(result.splits),
         "score": result.score,

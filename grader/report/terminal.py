@@ -25,7 +25,7 @@ def render(result: GradeResult, console: Console, verbose: bool = False) -> None
     console.print(
         Text.assemble(
             (result.submission, "bold"),
-            f"  module {result.module}  cases: {'+'.join(result.splits)}  {sandbox}",
+            f"  {result.mode} {result.module}  cases: {'+'.join(result.splits)}  {sandbox}",
         )
     )
     if result.import_failure is not None:
@@ -54,6 +54,8 @@ def render(result: GradeResult, console: Console, verbose: bool = False) -> None
         "Total", f"{fmt_points(result.score)} / {fmt_points(result.max_score)}", "", "", ""
     )
     console.print(table)
+    for note in result.notes:
+        console.print(Text(f"Note: {note}"))
     if verbose:
         for function in result.functions:
             for case in function.cases:

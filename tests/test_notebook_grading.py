@@ -1,0 +1,164 @@
+"""Notebooks graded end to end through the real `grade` command, executed and not.
+
+Each notebook defines the six seed functions (inline or by importing the submission's
+own cs231n/layers.py) around cells that fail in the ways real notebooks do. The scores
+follow from which definitions are correct; the notes must name the cell at fault.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support import CORRECT_LAYERS, ROOT, ZOO, grade_json, write_rubric
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+NOTEBOOKS = ZOO / "notebooks"
+CORRECT_NOTEBOOK = ROOT / "assignments/modular_layers/examples/notebook/correct_inline.ipynb"
+FULL = 55.0
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Short cell limits so that the training-loop cell costs a second.
+    path = write_rubric(tmp_path_factory.mktemp("rubric"))
+    data = yaml.safe_load(path.read_text())
+    data["limits"].update(cell_seconds=1, notebook_seconds=30)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def graded(path: Path, rubric: Path, *extra: str) -> dict[str, Any]:
+    return grade_json(path, rubric, *extra)
+
+
+def scores(result: dict[str, Any]) -> dict[str, float]:
+    return {f["name"]: f["score"] for f in result["functions"]}
+
+
+def notes(result: dict[str, Any]) -> str:
+    return "\n".join(result["notes"])
+
+
+def test_correct_notebook_defining_the_functions_inline(rubric: Path) -> None:
+    result = graded(CORRECT_NOTEBOOK, rubric)
+    assert result["score"] == FULL
+    assert result["mode"] == "notebook"
+    assert result["sandboxed"] is True
+
+
+def test_notebook_importing_the_submissions_own_module(rubric: Path) -> None:
+    folder = NOTEBOOKS / "imports_module"
+    result = graded(folder, rubric, "--source", "notebook")
+    assert result["score"] == FULL and result["mode"] == "notebook"
+    assert "also has a layers module" in notes(result)
+    # By default a folder with both is graded through its module, and says so.
+    default = graded(folder, rubric)
+    assert default["mode"] == "module" and "also has a notebook" in notes(default)
+
+
+def test_the_seed_notebook_in_python_3_with_solutions(rubric: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "seed"
+    (folder / "cs231n").mkdir(parents=True)
+    (folder / "cs231n" / "__init__.py").write_text("")
+    shutil.copy(CORRECT_LAYERS, folder / "cs231n" / "layers.py")
+    shutil.copy(ROOT / "reference" / "gradient_check.py", folder / "cs231n" / "gradient_check.py")
+    shutil.copy(NOTEBOOKS / "seed_py3.ipynb", folder / "notebook.ipynb")
+    result = graded(folder / "notebook.ipynb", rubric)
+    assert result["score"] == FULL
+    assert result["notes"] == []
+    # Its test cells ran: their prints reached the captured output.
+    assert "Testing affine_forward function:" in result["output"]
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "words"),
+    [
+        ("raises_early", 2, "NameError"),
+        ("missing_dataset", 2, "FileNotFoundError"),
+        ("python2", 5, "Python 2"),
+    ],
+)
+def test_a_failing_cell_is_named_and_the_rest_still_graded(
+    name: str, cell: int, words: str, rubric: Path
+) -> None:
+    result = graded(NOTEBOOKS / f"{name}.ipynb", rubric)
+    assert result["score"] == FULL
+    text = notes(result)
+    assert f"cell {cell}" in text and words in text
+
+
+def test_a_cell_that_never_ends_is_stopped(rubric: Path) -> None:
+    result = graded(NOTEBOOKS / "infinite_loop.ipynb", rubric)
+    # The losses are defined in cell 5, after the loop: they still run and count.
+    assert result["score"] == FULL
+    assert "cell 4 did not finish within 1 s" in notes(result)
+
+
+def test_a_version_3_notebook_is_upgraded(rubric: Path) -> None:
+    result = graded(NOTEBOOKS / "v3.ipynb", rubric)
+    assert result["score"] == FULL
+    assert "upgraded from format 3 to 4" in notes(result)
+
+
+def test_huge_outputs_are_capped(rubric: Path) -> None:
+    result = graded(NOTEBOOKS / "huge_output.ipynb", rubric)
+    assert result["score"] == FULL
+    assert len(result["output"]) <= 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("corrupt", "is not valid JSON"),
+        ("no_code", "code cell"),
+    ],
+)
+def test_unreadable_notebooks_score_zero_with_the_reason(
+    name: str, words: str, rubric: Path
+) -> None:
+    result = graded(NOTEBOOKS / f"{name}.ipynb", rubric)
+    assert result["score"] == 0
+    assert words in result["import_error"]["message"]
+    assert "Hint:" in result["import_error"]["message"]
+
+
+def test_a_notebook_without_the_graded_functions(rubric: Path) -> None:
+    result = graded(NOTEBOOKS / "no_functions.ipynb", rubric)
+    assert result["score"] == 0
+    assert "defines none of the graded functions" in notes(result)
+    assert {f["status"] for f in result["functions"]} == {"missing"}
+
+
+def test_a_notebook_that_tampers_inside_its_kernel_still_scores_zero(rubric: Path) -> None:
+    # It patches np.allclose and np.max in its own process and returns zeros of the right
+    # shapes: the comparison happens in the grader, so none of that earns anything.
+    result = graded(NOTEBOOKS / "tampering.ipynb", rubric)
+    assert result["score"] == 0
+    # Its attempts to read the grader's files found nothing to read.
+    assert "No such file or directory" in notes(result)
+
+
+BOTH_MODES = [
+    CORRECT_NOTEBOOK,
+    NOTEBOOKS / "raises_early.ipynb",
+    NOTEBOOKS / "infinite_loop.ipynb",
+    NOTEBOOKS / "missing_dataset.ipynb",
+    NOTEBOOKS / "python2.ipynb",
+    NOTEBOOKS / "v3.ipynb",
+    NOTEBOOKS / "tampering.ipynb",
+    NOTEBOOKS / "no_functions.ipynb",
+    NOTEBOOKS / "imports_module" / "notebook.ipynb",
+]
+
+
+@pytest.mark.parametrize("path", BOTH_MODES, ids=lambda p: p.stem)
+def test_both_modes_agree(path: Path, rubric: Path) -> None:
+    executed = graded(path, rubric)
+    extracted = graded(path, rubric, "--no-execute")
+    assert extracted["mode"] == "notebook, definitions only (not executed)"
+    assert scores(extracted) == scores(executed)
