@@ -1,10 +1,12 @@
-"""Benchmark: grading one module submission, against a floor measured in the same run.
+"""Benchmark: grading one submission, against floors measured in the same run.
 
-The floor is the least any sandboxed grader can do per submission: start the same
-bubblewrap sandbox and run `import numpy` in it. The figures are the median wall time
-to grade the bundled correct submission with the default rubric (through the API, and
-through the `grade` command including interpreter start-up), as ratios to the floor,
-submissions per minute, and peak memory.
+Modules: the floor is the least any sandboxed grader can do per submission, starting
+the same bubblewrap sandbox and running `import numpy` in it; the figures are the
+median wall time to grade the bundled correct submission with the default rubric
+(through the API, and through the `grade` command including interpreter start-up).
+Notebooks: the floor starts an IPython shell in the same sandbox and runs one trivial
+cell; the figures grade the bundled notebook, executed and with --no-execute.
+All as ratios to their floor, with submissions per minute and peak memory.
 
     python bench/bench_grade.py [--repeat N]
 """
@@ -18,22 +20,38 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from grader.api import grade_submission, graded_cases
 from grader.rubric import load_rubric
 from grader.run import Job
-from grader.sandbox import Limits, Mounts, SandboxConfig, bwrap_args, bwrap_path, discover_runtime
+from grader.sandbox import (
+    Limits,
+    Mounts,
+    SandboxConfig,
+    bwrap_args,
+    bwrap_path,
+    discover_runtime,
+    notebook_site,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-CORRECT = ROOT / "assignments" / "modular_layers" / "examples" / "correct"
+EXAMPLES = ROOT / "assignments" / "modular_layers" / "examples"
+CORRECT = EXAMPLES / "correct"
+NOTEBOOK = EXAMPLES / "notebook" / "correct_inline.ipynb"
+IMPORT_NUMPY = "import numpy"
+ONE_CELL = (
+    "from IPython.core.interactiveshell import InteractiveShell; "
+    "InteractiveShell.instance().run_cell('1 + 1')"
+)
 
 
-def median_seconds(fn: object, repeat: int) -> float:
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -53,20 +71,22 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as empty, Job(cases) as job:
         Path(empty).chmod(0o755)
-        argv, paths = bwrap_args(bwrap, runtime, Mounts(job.path, Path(empty)), Limits())
-        floor_cmd = argv + [
-            "-I",
-            "-S",
-            "-c",
-            f"import sys; sys.path.append({paths['site']!r}); import numpy",
-        ]
+        mounts = Mounts(job.path, Path(empty))
 
-        def floor() -> None:
-            subprocess.run(floor_cmd, check=True)
+        def sandboxed(code: str, extra: tuple[Path, ...] = ()) -> Callable[[], object]:
+            argv, paths = bwrap_args(bwrap, runtime, mounts, Limits(), extra)
+            setup = f"import sys; sys.path.append({paths['site']!r}); "
+            command = argv + ["-I", "-S", "-c", setup + code]
+            return lambda: subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
 
-        def api() -> None:
-            result = grade_submission(CORRECT, rubric, cases, config, job)
-            assert result.score == result.max_score
+        def graded(path: Path, execute: bool = True) -> Callable[[], object]:
+            def run() -> None:
+                result = grade_submission(path, rubric, cases, config, job, execute=execute)
+                assert result.score == result.max_score, result.notes
+
+            return run
 
         def command() -> None:
             subprocess.run(
@@ -76,22 +96,44 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
             )
 
-        floor(), api(), command()  # warm the page cache
-        t_floor = median_seconds(floor, args.repeat)
-        t_api = median_seconds(api, args.repeat)
-        t_cmd = median_seconds(command, args.repeat)
+        figures = {
+            "floor": sandboxed(IMPORT_NUMPY),
+            "module": graded(CORRECT),
+            "command": command,
+            "notebook floor": sandboxed(ONE_CELL, notebook_site()),
+            "notebook": graded(NOTEBOOK),
+            "extracted": graded(NOTEBOOK, execute=False),
+        }
+        for fn in figures.values():
+            fn()  # warm the page cache
+        slow = max(3, args.repeat // 3)
+        t = {
+            name: median_seconds(fn, slow if name.startswith("notebook") else args.repeat)
+            for name, fn in figures.items()
+        }
 
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"cases per submission: {len(cases)} (rubric.yaml, public + hidden)")
+    print(f"floor: sandboxed `import numpy`        {t['floor']:6.3f} s")
     print(
-        f"cases graded per submission: {len(cases)} (rubric: {rubric.path.name}, public + hidden)"
+        f"module, API (per submission)           {t['module']:6.3f} s  "
+        f"{t['module'] / t['floor']:5.2f} x floor  {60 / t['module']:5.0f} submissions/min"
     )
-    print(f"floor (sandboxed `import numpy`)   {t_floor:7.3f} s")
     print(
-        f"grade, API (per submission)        {t_api:7.3f} s   {t_api / t_floor:5.2f} x floor"
-        f"   {60 / t_api:6.0f} submissions/min"
+        f"module, `grade` command with start-up  {t['command']:6.3f} s  "
+        f"{t['command'] / t['floor']:5.2f} x floor"
     )
-    print(f"grade, command (with start-up)     {t_cmd:7.3f} s   {t_cmd / t_floor:5.2f} x floor")
+    print(f"floor: sandboxed IPython, one cell     {t['notebook floor']:6.3f} s")
+    print(
+        f"notebook, executed                     {t['notebook']:6.3f} s  "
+        f"{t['notebook'] / t['notebook floor']:5.2f} x its floor  "
+        f"{60 / t['notebook']:5.0f} notebooks/min"
+    )
+    print(
+        f"notebook, --no-execute                 {t['extracted']:6.3f} s  "
+        f"{t['extracted'] / t['module']:5.2f} x module grading"
+    )
     print(f"peak memory: grader {self_peak:.0f} MB, largest child process {child_peak:.0f} MB")
     return 0
 
