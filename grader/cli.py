@@ -11,18 +11,21 @@ Exit codes: 0 graded (whatever the score), 1 --fail-under not met, 2 usage error
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from grader import __version__
-from grader.api import grade_one
+from grader.api import grade_one, graded_cases
 from grader.loader import SubmissionError
 from grader.report import json_report, terminal
 from grader.rubric import RubricError, load_rubric
@@ -121,17 +124,11 @@ def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
     rubric = load_rubric(args.rubric)
-    splits = (
-        ("public",)
-        if student
-        else (
-            rubric.splits
-            if args.cases is None
-            else ("public", "hidden")
-            if args.cases == "all"
-            else (args.cases,)
-        )
-    )
+    if student:
+        splits: tuple[str, ...] = ("public",)
+    else:
+        splits = rubric.splits if args.cases is None else splits_of(args.cases)
+
     config = sandbox_config(not student and args.no_sandbox, "hidden" in splits, err)
     result = grade_one(
         args.path, rubric, config, splits, args.module, args.source, not args.no_execute
@@ -162,6 +159,91 @@ def run_grade(argv: list[str], student: bool) -> int:
     return EXIT_OK
 
 
+def batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grade batch",
+        description="Grade a class: a folder (or zip) with one entry per student.",
+    )
+    p.add_argument("submissions", type=Path, help="folder or .zip of student entries")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel slots")
+    p.add_argument("--roster", type=Path, help="CSV with id and name columns")
+    p.add_argument("--force", action="store_true", help="regrade even what is unchanged")
+    p.add_argument("--canvas", metavar="ASSIGNMENT", help="write gradebook.csv for Canvas")
+    p.add_argument(
+        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
+    )
+    p.add_argument("--module", help="path of the layers module inside each submission")
+    p.add_argument("--source", choices=("auto", "module", "notebook"))
+    p.add_argument("--no-execute", action="store_true", help="do not run notebooks' cells")
+    p.add_argument("--cases", choices=("all", "public", "hidden"))
+    p.add_argument("--no-sandbox", action="store_true", help="process limits only")
+    return p
+
+
+def run_batch(argv: list[str]) -> int:
+    from grader.batch import Options, grade_class
+    from grader.report import class_terminal
+
+    args = batch_parser().parse_args(argv)
+    err = Console(stderr=True, soft_wrap=True)
+    if args.jobs < 1:
+        raise UsageError(f"-j {args.jobs}: at least one parallel slot is needed.")
+    if not args.submissions.exists():
+        raise UsageError(f"{args.submissions} does not exist.")
+    rubric = load_rubric(args.rubric)
+    splits = rubric.splits if args.cases is None else splits_of(args.cases)
+    first = sandbox_config(args.no_sandbox, "hidden" in splits, err)
+    configs = [first] + [
+        SandboxConfig.create(first.bwrap, first.runtime) for _ in range(args.jobs - 1)
+    ]
+    cases = graded_cases(rubric, splits)
+    digest = load_vectors(rubric.vectors, splits).digest
+    options = Options(args.module, args.source, not args.no_execute)
+
+    bar = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    task = bar.add_task("grading", total=None)
+
+    def progress(record: dict[str, Any], done: int, total: int) -> None:
+        if err.is_terminal:
+            bar.update(task, completed=done, total=total)
+            return
+        score = record["result"]["score"] if record["result"] else "error"
+        line = f"[{done}/{total}] {record['student']}: {score} ({record['seconds']:g} s)"
+        err.print(Text(line))
+
+    with bar if err.is_terminal else contextlib.nullcontext():
+        summary, counts, _ = grade_class(
+            args.submissions,
+            args.output,
+            rubric,
+            cases,
+            configs,
+            digest,
+            options,
+            args.roster,
+            args.force,
+            args.canvas,
+            progress,
+        )
+    class_terminal.render(summary, Console())
+    err.print(
+        f"graded {counts['graded']}, unchanged {counts['unchanged']}, errors {counts['errors']}",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+def splits_of(cases: str) -> tuple[str, ...]:
+    return ("public", "hidden") if cases == "all" else (cases,)
+
+
 def run_vectors(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="grade vectors", description="Build or verify the stored test vectors."
@@ -188,6 +270,7 @@ def run_vectors(argv: list[str]) -> int:
 
 USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH --help)
        grade check PATH [options]  check your own work on the public cases
+       grade batch DIR -o OUT      grade a class (see grade batch --help)
        grade vectors build|verify  build or verify the stored test vectors (staff)
 """
 
@@ -206,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_vectors(argv[1:])
         if argv[0] == "check":
             return run_grade(argv[1:], student=True)
+        if argv[0] == "batch":
+            return run_batch(argv[1:])
         return run_grade(argv, student=False)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK

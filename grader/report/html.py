@@ -1,0 +1,89 @@
+"""report.html: the class at a glance, one self-contained page with the plots inline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; text-align: left; }
+tr:nth-child(even) { background: #f3f3f3; } img { max-width: 100%; }
+"""
+
+
+def png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def histogram(summary: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(list(summary["totals"].values()), bins=20, range=(0, summary["max_score"] or 1))
+    ax.set_xlabel("total points")
+    ax.set_ylabel("students")
+    return png(fig)
+
+
+def pass_rates(summary: dict[str, Any]) -> str:
+    names = list(summary["functions"])
+    rates = [100 * summary["functions"][n]["pass_rate"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1))
+    ax.barh(names[::-1], rates[::-1])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of graded students with full marks")
+    return png(fig)
+
+
+def mistakes(summary: dict[str, Any]) -> str:
+    reasons = summary["reasons"][:8]
+    if not reasons:
+        return "<p>No mistakes: every graded function passed.</p>"
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(reasons) + 1))
+    labels = [text if len(text) <= 60 else text[:57] + "..." for text, _ in reasons][::-1]
+    ax.barh(labels, [n for _, n in reasons][::-1])
+    ax.set_xlabel("students")
+    return png(fig)
+
+
+def timing(summary: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(list(summary["seconds"].values()), bins=20)
+    ax.set_xlabel("seconds to grade one submission")
+    ax.set_ylabel("students")
+    return png(fig)
+
+
+def render(summary: dict[str, Any], title: str) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{100 * f['pass_rate']:.0f}%</td>"
+        f"<td>{f['mean']:g}</td></tr>"
+        for name, f in summary["functions"].items()
+    )
+    failed = "".join(f"<li>{html.escape(s)}</li>" for s in summary["failed"]) or "<li>none</li>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{summary["students"]} students, {summary["graded"]} graded, {summary["errors"]} not gradable;
+mean {summary["mean"]:g}, median {summary["median"]:g} of {summary["max_score"]:g} points.</p>
+<h2>Distribution of totals</h2>{histogram(summary)}
+<h2>Pass rate per function</h2>{pass_rates(summary)}
+<table><tr><th>function</th><th>full marks</th><th>mean points</th></tr>{rows}</table>
+<h2>Most frequent mistakes</h2>{mistakes(summary)}
+<h2>Time per submission</h2>{timing(summary)}
+<h2>Not gradable</h2><ul>{failed}</ul>
+</body></html>
+"""
