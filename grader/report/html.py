@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -34,6 +35,7 @@ def histogram(summary: dict[str, Any]) -> str:
     ax.hist(list(summary["totals"].values()), bins=20, range=(0, summary["max_score"] or 1))
     ax.set_xlabel("total points")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return png(fig)
 
 
@@ -55,6 +57,7 @@ def mistakes(summary: dict[str, Any]) -> str:
     labels = [text if len(text) <= 60 else text[:57] + "..." for text, _ in reasons][::-1]
     ax.barh(labels, [n for _, n in reasons][::-1])
     ax.set_xlabel("students")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return png(fig)
 
 
@@ -63,6 +66,7 @@ def timing(summary: dict[str, Any]) -> str:
     ax.hist(list(summary["seconds"].values()), bins=20)
     ax.set_xlabel("seconds to grade one submission")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return png(fig)
 
 

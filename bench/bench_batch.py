@@ -1,0 +1,91 @@
+"""Benchmark: a class of generated module submissions graded by `grade batch`'s API.
+
+The floor is the same number of sandboxed `import numpy` runs, with as many at once as
+the batch has slots: what any grader that isolates each submission must pay. Prints
+submissions per minute for both and their ratio.
+
+    python bench/bench_batch.py [--students N] [-j N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from grader.api import graded_cases
+from grader.batch import Options, grade_class
+from grader.rubric import load_rubric
+from grader.run import Job
+from grader.sandbox import Limits, Mounts, SandboxConfig, bwrap_args, bwrap_path, discover_runtime
+from grader.vectors import load_vectors
+
+ROOT = Path(__file__).resolve().parent.parent
+CORRECT = ROOT / "assignments" / "modular_layers" / "examples" / "correct"
+
+
+def make_class(folder: Path, students: int) -> None:
+    layers = (CORRECT / "cs231n" / "layers.py").read_text()
+    for i in range(students):
+        package = folder / f"student{i:04d}" / "cs231n"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        # Each submission differs, as real ones do, so none is skipped as unchanged.
+        (package / "layers.py").write_text(f"# student {i}\n{layers}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=300)
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    bwrap = bwrap_path()
+    if bwrap is None:
+        print("bubblewrap (bwrap) is not installed: the benchmark measures the sandbox.")
+        return 2
+    runtime = discover_runtime()
+    rubric = load_rubric(ROOT / "rubric.yaml")
+    cases = graded_cases(rubric, rubric.splits)
+    digest = load_vectors(rubric.vectors, rubric.splits).digest
+    configs = [SandboxConfig.create(bwrap, runtime) for _ in range(args.jobs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        make_class(work / "class", args.students)
+        (work / "empty").mkdir(mode=0o755)
+        with Job(cases) as job:
+            argv, paths = bwrap_args(bwrap, runtime, Mounts(job.path, work / "empty"), Limits())
+            command = argv + [
+                "-I",
+                "-S",
+                "-c",
+                f"import sys; sys.path.append({paths['site']!r}); import numpy",
+            ]
+            start = time.perf_counter()
+            with ThreadPoolExecutor(args.jobs) as pool:
+                list(pool.map(lambda _: subprocess.run(command, check=True), range(args.students)))
+            floor = time.perf_counter() - start
+        start = time.perf_counter()
+        summary, counts, _ = grade_class(
+            work / "class", work / "out", rubric, cases, configs, digest, Options()
+        )
+        batch = time.perf_counter() - start
+        assert counts["graded"] == args.students and summary["mean"] == summary["max_score"]
+        shutil.rmtree(work / "class")
+    n = args.students
+    print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}")
+    print(f"floor: {n} sandboxed `import numpy`  {floor:6.1f} s  {60 * n / floor:6.0f} per minute")
+    print(
+        f"grade batch                          {batch:6.1f} s  {60 * n / batch:6.0f} per minute"
+        f"  {batch / floor:5.2f} x floor"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
