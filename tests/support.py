@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,11 @@ def output_statuses(fn: dict[str, Any], output: str) -> list[str]:
             continue
         statuses.extend(c["status"] for c in case["checks"] if c["output"] == output)
     return statuses
+
+
+def notebook_with_module(folder: Path) -> Path:
+    """The imports_module fixture with the correct layers beside its notebook."""
+    target = folder / "imports_module"
+    shutil.copytree(ZOO / "notebooks" / "imports_module", target)
+    shutil.copy(CORRECT_LAYERS, target / "cs231n" / "layers.py")
+    return target

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from support import notebook_with_module
 
 from grader import notebook
 from grader.loader import SubmissionError
@@ -406,8 +407,8 @@ def test_no_functions_gives_a_module_without_them() -> None:
     assert not any(name in namespace for name in SIX)
 
 
-def test_imports_module_imports_the_layers_beside_it() -> None:
-    folder = NOTEBOOKS / "imports_module"
+def test_imports_module_imports_the_layers_beside_it(tmp_path: Path) -> None:
+    folder = notebook_with_module(tmp_path)
     source, warnings = extract_module(read_notebook(folder / "notebook.ipynb"))
     assert warnings == ()
     assert markers(source) == [(2, 1), (2, 2), (3, 2), (3, 3), (3, 4), (5, 1)]

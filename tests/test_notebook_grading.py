@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
-from support import CORRECT_LAYERS, ROOT, ZOO, grade_json, write_rubric
+from support import (
+    CORRECT_LAYERS,
+    ROOT,
+    ZOO,
+    grade_json,
+    notebook_with_module,
+    write_rubric,
+)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -51,8 +58,8 @@ def test_correct_notebook_defining_the_functions_inline(rubric: Path) -> None:
     assert result["sandboxed"] is True
 
 
-def test_notebook_importing_the_submissions_own_module(rubric: Path) -> None:
-    folder = NOTEBOOKS / "imports_module"
+def test_notebook_importing_the_submissions_own_module(rubric: Path, tmp_path: Path) -> None:
+    folder = notebook_with_module(tmp_path)
     result = graded(folder, rubric, "--source", "notebook")
     assert result["score"] == FULL and result["mode"] == "notebook"
     assert "also has a layers module" in notes(result)
@@ -152,8 +159,12 @@ BOTH_MODES = [
     NOTEBOOKS / "v3.ipynb",
     NOTEBOOKS / "tampering.ipynb",
     NOTEBOOKS / "no_functions.ipynb",
-    NOTEBOOKS / "imports_module" / "notebook.ipynb",
 ]
+
+
+def test_both_modes_agree_on_a_notebook_importing_its_module(rubric: Path, tmp_path: Path) -> None:
+    notebook = notebook_with_module(tmp_path) / "notebook.ipynb"
+    assert scores(graded(notebook, rubric)) == scores(graded(notebook, rubric, "--no-execute"))
 
 
 @pytest.mark.parametrize("path", BOTH_MODES, ids=lambda p: p.stem)
