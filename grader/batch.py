@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ def content_hash(path: Path) -> str:
     digest = hashlib.sha256()
     files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if not p.is_dir())
     for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        # A single file counts by its kind, not its name: twins get the same key.
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.suffix).encode())
         if file.is_symlink():
             digest.update(b"link:" + os.readlink(file).encode())
         else:
@@ -118,7 +119,8 @@ def load_roster(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     try:
-        with open(path, newline="") as f:
+        # utf-8-sig: spreadsheets often save CSV with a byte order mark.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
         raise SubmissionError(f"cannot read the roster {path}: {exc.strerror}") from None
@@ -154,6 +156,10 @@ class Batch:
         )
         self.base = hashlib.sha256(rubric.path.read_bytes() + settings.encode()).hexdigest()
 
+    def set_root(self, entries: list[Entry]) -> None:
+        """The folder holding the entries, as it appears in messages (then removed)."""
+        self.root = f"{entries[0].path.parent}{os.sep}" if entries else "\0"
+
     def key(self, entry: Entry) -> str:
         return hashlib.sha256((self.base + content_hash(entry.path)).encode()).hexdigest()
 
@@ -181,12 +187,16 @@ class Batch:
                 self.options.source,
                 self.options.execute,
             )
-            record = {"status": "graded", "error": None, "result": json_report.to_dict(result)}
+            # Students see their entry's name, not where the class lies on this machine.
+            result = replace(result, submission=entry.path.name)
+            report = scrub(json_report.to_dict(result), self.root)
+            record = {"status": "graded", "error": None, "result": report}
             buffer = io.StringIO()
             terminal.render(result, Console(file=buffer, width=100, no_color=True))
             write_atomic(self.feedback / f"{safe_id(entry.student)}.txt", buffer.getvalue())
         except (SubmissionError, OSError) as exc:
             error = str(exc) if isinstance(exc, SubmissionError) else f"{exc.strerror}: {exc}"
+            error = error.replace(self.root, "")
             record = {"status": "error", "error": error, "result": None}
             write_atomic(self.feedback / f"{safe_id(entry.student)}.txt", f"Not graded: {error}\n")
         finally:
@@ -208,6 +218,7 @@ class Batch:
         counts: Counter[str] = Counter()
         records: dict[str, dict[str, Any]] = {}
         todo = []
+        self.set_root(entries)
         for entry in entries:
             try:
                 key = self.key(entry)
@@ -231,6 +242,17 @@ class Batch:
                 counts["errors"] += record["status"] == "error"
                 progress(record, counts["graded"], len(todo))
         return [records[e.student] for e in entries], counts
+
+
+def scrub(value: Any, text: str) -> Any:
+    """``value`` with ``text`` removed from every string in it."""
+    if isinstance(value, str):
+        return value.replace(text, "")
+    if isinstance(value, list):
+        return [scrub(v, text) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v, text) for k, v in value.items()}
+    return value
 
 
 def total(record: dict[str, Any]) -> float:
@@ -330,7 +352,7 @@ def summary(
 def mistake(feedback: str) -> str:
     """A feedback line without its case name and numbers, so equal mistakes count together."""
     text = feedback.split(": ", 1)[1] if ": " in feedback else feedback
-    return re.sub(r"-?\d[\d.e+-]*", "#", text)[:120]
+    return re.sub(r"(?<![A-Za-z_])-?\d[\d.e+-]*", "#", text)[:120]
 
 
 def grade_class(
