@@ -8,12 +8,14 @@ A few totals are worked out by hand from the rubric's points below.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from support import (
     CORRECT,
+    ROOT,
     ZOO,
     build_submission,
     function,
@@ -178,3 +180,16 @@ def test_python2_code_gets_a_python2_hint(rubric: Path) -> None:
     assert proc.returncode == 0
     assert "Python 2" in proc.stdout
     assert "line 4" in proc.stdout
+
+
+def test_correct_example_gets_full_marks_on_every_layer(tmp_path: Path) -> None:
+    # The vectors cover every layer of the assignment: a rubric listing them all grades
+    # the independently written example at full marks, dropout's statistics included.
+    manifest = json.loads(
+        (ROOT / "assignments/modular_layers/vectors/public/manifest.json").read_text()
+    )
+    functions = sorted({c["function"] for c in manifest["cases"]})
+    rubric = write_rubric(tmp_path, functions={f: {"points": 10} for f in functions})
+    result = grade_json(CORRECT, rubric)
+    assert len(result["functions"]) == 21
+    assert result["score"] == result["max_score"] == 210
