@@ -38,6 +38,9 @@ from grader.sandbox import SandboxConfig
 from grader.vectors import CaseVector
 
 SUFFIXES = (".zip", ".py", ".ipynb")
+# A class archive holds hundreds of submissions, each within the per-submission caps.
+CLASS_FILES = 100_000
+CLASS_BYTES = 4 << 30
 # Called after each graded submission with (its record, graded so far, to grade in all).
 Progress = Callable[[dict[str, Any], int, int], None]
 SUMMARY_SCHEMA = "layergrade.summary/1"
@@ -67,7 +70,7 @@ def student_id(path: Path) -> str:
 def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
     """One entry per student; a zip of the class is extracted into ``scratch`` first."""
     if submissions.is_file() and submissions.suffix == ".zip":
-        extract_zip(submissions, scratch)
+        extract_zip(submissions, scratch, CLASS_FILES, CLASS_BYTES)
         submissions = scratch
         inner = [p for p in submissions.iterdir() if p.name not in SKIP_DIRS]
         if len(inner) == 1 and inner[0].is_dir():
@@ -197,7 +200,12 @@ class Batch:
         except (SubmissionError, OSError) as exc:
             error = str(exc) if isinstance(exc, SubmissionError) else f"{exc.strerror}: {exc}"
             error = error.replace(self.root, "")
-            record = {"status": "error", "error": error, "result": None}
+            record = {
+                "status": "error",
+                "error": error,
+                "result": None,
+                "host_error": not isinstance(exc, SubmissionError),
+            }
             write_atomic(self.feedback / f"{safe_id(entry.student)}.txt", f"Not graded: {error}\n")
         finally:
             self.configs.put(config)
@@ -225,7 +233,9 @@ class Batch:
             except OSError as exc:
                 key = f"unreadable:{exc.strerror}"
             old = self.stored(entry)
-            if not force and old is not None and old.get("key") == key:
+            # An error of the host (a full disk) is tried again; the submission's own are kept.
+            reusable = old is not None and not old.get("host_error")
+            if not force and reusable and old is not None and old.get("key") == key:
                 records[entry.student] = old
                 counts["unchanged"] += 1
             else:
@@ -235,12 +245,17 @@ class Batch:
                 pool.submit(self.grade, entry, key, roster.get(entry.student), job)
                 for entry, key in todo
             ]
-            for (entry, _), future in zip(todo, futures, strict=True):
-                record = future.result()
-                records[entry.student] = record
-                counts["graded"] += 1
-                counts["errors"] += record["status"] == "error"
-                progress(record, counts["graded"], len(todo))
+            try:
+                for (entry, _), future in zip(todo, futures, strict=True):
+                    record = future.result()
+                    records[entry.student] = record
+                    counts["graded"] += 1
+                    counts["errors"] += record["status"] == "error"
+                    progress(record, counts["graded"], len(todo))
+            except BaseException:
+                # Ctrl-C: what is graded is on disk; stop instead of grading the rest.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         return [records[e.student] for e in entries], counts
 
 

@@ -70,21 +70,23 @@ def copy_python_tree(src: Path, dst: Path) -> None:
         target.chmod(0o644)
 
 
-def extract_zip(archive: Path, dst: Path) -> None:
-    """Extract ``archive`` into ``dst`` after checking every member."""
+def extract_zip(
+    archive: Path, dst: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_TOTAL_BYTES
+) -> None:
+    """Extract ``archive`` into ``dst`` after checking every member and the totals."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise SubmissionError(f"{archive} is not a readable zip file ({exc}).") from None
     with zf:
         members = zf.infolist()
-        if len(members) > MAX_FILES:
+        if len(members) > max_files:
             raise SubmissionError(
-                f"{archive} has {len(members)} entries; the limit is {MAX_FILES}."
+                f"{archive} has {len(members)} entries; the limit is {max_files}."
             )
-        if sum(m.file_size for m in members) > MAX_TOTAL_BYTES:
+        if sum(m.file_size for m in members) > max_bytes:
             raise SubmissionError(
-                f"{archive} unpacks to more than {MAX_TOTAL_BYTES >> 20} MB; remove data files "
+                f"{archive} unpacks to more than {max_bytes >> 20} MB; remove data files "
                 "(datasets, checkpoints) and zip only your code."
             )
         for m in members:

@@ -151,6 +151,32 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
     return CaseOutcome(case_id, seconds, failure=failure_from(header, "error"))
 
 
+def notebook_report(raw: object) -> dict[str, Any] | None:
+    """The worker's account of running a notebook, reduced to the shape the grader reads:
+    the worker runs student code, so its message may be anything."""
+    if type(raw) is not dict:
+        return None
+
+    def cells(key: str) -> list[int]:
+        values = raw.get(key)
+        return [v for v in values if type(v) is int][:100] if type(values) is list else []
+
+    errors = raw.get("errors")
+    return {
+        "errors": [
+            {
+                "cell": e.get("cell") if type(e.get("cell")) is int else None,
+                "line": e.get("line") if type(e.get("line")) is int else None,
+                "error": str(e.get("error"))[:500],
+            }
+            for e in (errors if type(errors) is list else [])[:100]
+            if type(e) is dict
+        ],
+        "timeouts": cells("timeouts"),
+        "skipped": cells("skipped"),
+    }
+
+
 def not_run(cases: Iterable[CaseVector], reason: str) -> list[CaseOutcome]:
     return [CaseOutcome(c.id, 0.0, failure=Failure("not_run", reason)) for c in cases]
 
@@ -233,7 +259,11 @@ def start_worker(
         if budget_end < import_end:
             text = f"the submission's time budget ({limits.submission_seconds:g} s) ran out"
             return worker, Failure("not_run", text), None
-        text = f"importing {module} did not finish within {limits.import_seconds:g} s"
+        if cells:
+            seconds = limits.import_seconds + limits.notebook_seconds
+            text = f"running the notebook did not finish within {seconds:g} s"
+        else:
+            text = f"importing {module} did not finish within {limits.import_seconds:g} s"
         return worker, Failure("timeout", text), None
     except (Closed, TransportError):
         text = f"the process ended while importing {module} (os._exit at import?)"
@@ -276,9 +306,8 @@ def run_submission(
                 raw = hello.header.get("functions")
                 if not functions and type(raw) is list:
                     functions = tuple(str(f) for f in raw)
-                report = hello.header.get("notebook")
-                if notebook is None and type(report) is dict:
-                    notebook = report
+                if notebook is None:
+                    notebook = notebook_report(hello.header.get("notebook"))
                 serve_cases(worker, pending, limits, budget_end, outcomes)
         finally:
             worker.close()

@@ -144,37 +144,46 @@ class Mounts:
     source: Path
 
 
+# Imports what executing a notebook needs and prints the files of every loaded module.
+NOTEBOOK_IMPORTS = """
+import importlib, json, sys
+import IPython.core.interactiveshell, traitlets.config
+for name in ("matplotlib.pyplot", "matplotlib_inline.backend_inline"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values())]))
+"""
+
+
 @functools.cache
 def notebook_site() -> tuple[Path, ...]:
     """What executing a notebook needs besides numpy: IPython and its dependencies, and
-    matplotlib where installed (notebooks import pyplot in their first cell). Found by
-    importing them here and keeping every top-level package they pulled in from a
-    site-packages folder, with the folders of shared libraries that wheels ship."""
-    import IPython.core.interactiveshell  # noqa: F401
-    import traitlets.config  # noqa: F401
+    matplotlib where installed (notebooks import pyplot in their first cell).
 
-    for optional in ("matplotlib.pyplot", "matplotlib_inline.backend_inline"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(optional)
-    sites = [Path(p) for p in site.getsitepackages()] + [Path(sysconfig.get_paths()["purelib"])]
+    Found by importing them in a fresh interpreter (so nothing of the grader's own comes
+    along) and keeping every top-level package that came from a site-packages folder,
+    with its .dist-info folder and the shared-library folders that wheels ship.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_IMPORTS], capture_output=True, text=True, check=True
+    )
+    files = [Path(f).resolve() for f in json.loads(proc.stdout) if f]
+    sites = {Path(p).resolve() for p in [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]}
     found: set[Path] = set()
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if not file:
-            continue
-        path = Path(file).resolve()
+    for path in files:
         for site_dir in sites:
-            if path.is_relative_to(site_dir.resolve()):
-                top = site_dir.resolve() / path.relative_to(site_dir.resolve()).parts[0]
-                if top.name not in ("grader", "reference", "numpy") and top.suffix != ".pth":
+            if path.is_relative_to(site_dir):
+                top = site_dir / path.relative_to(site_dir).parts[0]
+                if top.name != "numpy" and not top.name.startswith("__editable__"):
                     found.add(top)
     # Packages that read their own metadata at import need their .dist-info folders.
     distributions = importlib.metadata.packages_distributions()
     for top in list(found):
-        found.update(p for p in top.parent.glob("*.libs") if p.is_dir() and p.name != "numpy.libs")
         for dist in distributions.get(top.name.removesuffix(".py"), []):
-            pattern = f"{dist.replace('-', '_')}-*.dist-info"
-            found.update(p for p in top.parent.glob(pattern) if p.is_dir())
+            for pattern in (f"{dist.replace('-', '_')}-*.dist-info", f"{dist}.libs"):
+                found.update(p for p in top.parent.glob(pattern) if p.is_dir())
     return tuple(sorted(found))
 
 

@@ -93,6 +93,7 @@ class Reader:
             header = json.loads(part)
         except (ValueError, RecursionError) as exc:
             raise TransportError(f"the message header is not JSON ({type(exc).__name__})") from None
+        header = valid_text(header)
         if type(header) is not dict or type(header.get("arrays", [])) is not list:
             raise TransportError("the message header is not an object with a list of arrays")
         arrays: dict[str, np.ndarray] = {}
@@ -108,6 +109,18 @@ class Reader:
             except ValueError as exc:
                 rejected[entry[0]] = str(exc)
         return Message(header, arrays, rejected)
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8: JSON can carry lone surrogates, which
+    no file or terminal will take."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value
 
 
 def parse_npy(data: bytes) -> np.ndarray:

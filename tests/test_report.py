@@ -61,3 +61,16 @@ def test_json_report_carries_the_table_and_the_cases() -> None:
     assert fn["feedback"] == "seed: ValueError: boom (line 7)"
     assert [c["credit"] for c in fn["cases"]] == [0.0, 1.0]
     assert fn["cases"][0]["failure"]["line"] == 7
+
+
+def test_student_text_in_plots_is_not_read_as_mathematics() -> None:
+    from grader.report import html
+
+    summary = {
+        "students": 1, "graded": 1, "errors": 0, "mean": 0.0, "median": 0.0, "max_score": 55,
+        "functions": {"relu_forward": {"pass_rate": 0.0, "mean": 0.0}},
+        "reasons": [["could not run: $\\undefinedcmd$", 1]],
+        "failed": [], "totals": {"a": 0.0}, "seconds": {"a": 0.1},
+    }  # fmt: skip
+    page = html.render(summary, "class")
+    assert page.count("data:image/png;base64,") == 4

@@ -350,3 +350,17 @@ def test_reader_refuses_a_deeply_nested_header(pipe: Pipe) -> None:
     os.write(pipe.w, frame(nested))
     with pytest.raises(TransportError):
         Reader(pipe.r).read(soon())
+
+
+def test_lone_surrogates_from_the_worker_become_valid_text() -> None:
+    # JSON can carry "\ud800", which no file or terminal accepts: it must not reach them.
+    r, w = os.pipe()
+    try:
+        body = b'{"type": "result", "error": "bad \\ud800 value"}'
+        os.write(w, len(body).to_bytes(8, "big") + body)
+        message = Reader(r).read(time.monotonic() + 5)
+    finally:
+        os.close(r)
+        os.close(w)
+    message.header["error"].encode("utf-8")
+    assert message.header["error"] == "bad ? value"

@@ -10,6 +10,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+# Labels quote student text: "$...$" must stay text, not become (failing) mathematics.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
