@@ -320,10 +320,13 @@ def summary(
     graded = [r for r in records if r["status"] == "graded"]
     totals = [total(r) for r in records]
     functions = {}
+    # Every figure is over all students, an ungradable submission counting 0 everywhere.
     for f in rubric.functions:
         scores = [
             next((g["score"] for g in r["result"]["functions"] if g["name"] == f.name), 0.0)
-            for r in graded
+            if r["result"]
+            else 0.0
+            for r in records
         ]
         functions[f.name] = {
             "pass_rate": round(sum(s >= f.points for s in scores) / len(scores), 4)

@@ -47,7 +47,7 @@ def pass_rates(summary: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1))
     ax.barh(names[::-1], rates[::-1])
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% of graded students with full marks")
+    ax.set_xlabel("% of students with full marks")
     return png(fig)
 
 
