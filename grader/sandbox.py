@@ -45,6 +45,8 @@ import numpy as np
 from grader.transport import Closed, Deadline, Reader, TransportError, send
 
 WORKER = Path(__file__).with_name("worker.py")
+# What of the package the worker needs inside the sandbox, mounted as /lg/grader/.
+WORKER_FILES = ("__init__.py", "calls.py", "worker.py")
 MOUNT = "/lg"
 OUTPUT_CAP = 64 * 1024
 # The worker's own setup (interpreter, numpy, inputs) takes well under a second.
@@ -208,7 +210,7 @@ def bwrap_args(
             args += ["--ro-bind", top, top]
     args += ["--proc", "/proc", "--dev", "/dev"]
     # bubblewrap creates missing mount points with mode 0700: make ours traversable.
-    for d in (MOUNT, py, f"{py}/bin", f"{py}/lib", f"{MOUNT}/site"):
+    for d in (MOUNT, py, f"{py}/bin", f"{py}/lib", f"{MOUNT}/site", f"{MOUNT}/grader"):
         args += ["--perms", "0755", "--dir", d]
     args += ["--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     args += ["--ro-bind", str(runtime.executable), f"{py}/bin/python3"]
@@ -242,7 +244,8 @@ def bwrap_args(
         args += ["--ro-bind", str(runtime.numpy_libs), f"{MOUNT}/site/numpy.libs"]
     for path in extra:
         args += ["--ro-bind", str(path), f"{MOUNT}/site/{path.name}"]
-    args += ["--ro-bind", str(WORKER), f"{MOUNT}/worker.py"]
+    for name in WORKER_FILES:
+        args += ["--ro-bind", str(WORKER.with_name(name)), f"{MOUNT}/grader/{name}"]
     args += ["--ro-bind", str(mounts.job), f"{MOUNT}/job"]
     args += ["--ro-bind", str(mounts.source), f"{MOUNT}/sub"]
     args += ["--hostname", "sandbox", "--chdir", f"{MOUNT}/sub"]
@@ -383,7 +386,7 @@ class Worker:
             extra = notebook_site() if cells else ()
             mounts = Mounts(job, source)
             argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
-            worker_path = f"{MOUNT}/worker.py"
+            worker_path = f"{MOUNT}/grader/worker.py"
             env = None
         else:
             argv = [str(config.runtime.executable)]

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.calls import run_calls
 from grader.vectors import FORMAT, SPLITS, save_npz, sha256
-from grader.worker import run_calls
 from reference import layer_utils, layers
 from reference.cases import Case, all_cases
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from grader.calls import write_message
 from grader.transport import (
     MAX_HEADER,
     MAX_MESSAGE,
@@ -21,7 +22,6 @@ from grader.transport import (
     TransportError,
     parse_npy,
 )
-from grader.worker import write_message
 
 
 def npy(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:

@@ -1,0 +1,206 @@
+"""The call interpreter and the message format, shared by the sandboxed worker and the
+staff-side vector builder (which calls the reference exactly as a submission is called).
+
+Standard library and numpy only: inside the sandbox this file is imported by the worker
+script from its own folder, never as part of the grader package.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+HEADER = struct.Struct(">Q")
+MAX_TRACEBACK = 4000
+
+
+def encode_message(header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> bytes:
+    """One frame: 8-byte length, JSON header, then each .npy payload as its own part."""
+    header = dict(header, arrays=[[name, len(data)] for name, data in arrays.items()])
+    parts = [json.dumps(header).encode()]
+    parts.extend(arrays.values())
+    return b"".join(HEADER.pack(len(p)) + p for p in parts)
+
+
+def write_message(fd: int, header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> None:
+    write_all(fd, encode_message(header, arrays))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError("pipe closed")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_request(fd: int) -> dict[str, Any]:
+    (n,) = HEADER.unpack(read_exact(fd, HEADER.size))
+    request: dict[str, Any] = json.loads(read_exact(fd, n))
+    return request
+
+
+# The call interpreter ------------------------------------------------------------------
+
+
+class CallError(Exception):
+    """A submission's call went wrong in a way the student should hear about."""
+
+
+def resolve(spec: Any, inputs: Mapping[str, np.ndarray], env: dict[str, Any]) -> Any:
+    """Turn an argument spec into a fresh Python value.
+
+    {"array": key} -> a copy of that input; {"value": v} -> v; {"var": name} -> a value
+    returned by an earlier call; {"dict": {k: spec}, "as": name} -> a dict (bound to
+    name so later outputs can read items the call wrote into it).
+    """
+    if "array" in spec:
+        return np.array(inputs[spec["array"]], copy=True)
+    if "value" in spec:
+        return spec["value"]
+    if "var" in spec:
+        return env[spec["var"]]
+    if "dict" in spec:
+        d = {k: resolve(v, inputs, env) for k, v in spec["dict"].items()}
+        if "as" in spec:
+            env[spec["as"]] = d
+        return d
+    raise ValueError(f"unknown argument spec {spec!r}")
+
+
+def fetch(spec: Any, env: Mapping[str, Any]) -> Any:
+    """An output spec: {"var": name} or {"item": [dict_name, key]} (None when missing)."""
+    if "var" in spec:
+        return env[spec["var"]]
+    name, key = spec["item"]
+    return env[name].get(key) if isinstance(env.get(name), dict) else None
+
+
+def run_calls(
+    namespace: Mapping[str, Any],
+    case: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    mutated: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run a case's calls against ``namespace`` and return its named outputs (raw values).
+
+    Each call is {"fn": name, "args": [spec...], "returns": [name...]}: a single name binds
+    the whole return value, several names unpack a tuple of exactly that length. Array
+    arguments are fresh copies; those a call changed in place are added to ``mutated``
+    as "function:argument".
+    """
+    env: dict[str, Any] = {}
+    for call in case["calls"]:
+        fn = namespace.get(call["fn"])
+        if not callable(fn):
+            raise CallError(f"{call['fn']} is not defined")
+        args = [resolve(a, inputs, env) for a in call["args"]]
+        value = fn(*args)
+        if mutated is not None:
+            for spec, arg in zip(call["args"], args, strict=True):
+                key = spec.get("array")
+                if key is not None and not np.array_equal(arg, inputs[key], equal_nan=True):
+                    mutated.append(f"{call['fn']}:{key}")
+        names = call["returns"]
+        if len(names) == 1:
+            env[names[0]] = value
+            continue
+        if type(value) is not tuple:
+            raise CallError(
+                f"{call['fn']} returned {describe(value)}; expected a tuple of {len(names)} "
+                f"({', '.join(names)})"
+            )
+        if len(value) != len(names):
+            raise CallError(
+                f"{call['fn']} returned a tuple of {len(value)}; expected {len(names)} "
+                f"({', '.join(names)})"
+            )
+        env.update(zip(names, value, strict=True))
+    return {out["name"]: fetch(out["from"], env) for out in case["outputs"]}
+
+
+def describe(value: Any) -> str:
+    t = type(value)
+    if value is None:
+        return "None"
+    if t is tuple:
+        return f"a tuple of {len(value)}"
+    return f"a {t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else f"a {t.__name__}"
+
+
+def encode(value: Any) -> tuple[str, bytes | None]:
+    """Classify a returned value by its real type and serialise what may be numeric.
+
+    Returns (kind, npy bytes or None). Subclasses of ndarray are sent as their base
+    ndarray; the grader judges the kind and the data again.
+    """
+    t = type(value)
+    if t is bool or isinstance(value, np.bool_):
+        return "bool", None
+    if t is int or t is float or (isinstance(value, np.generic) and isinstance(value, np.number)):
+        arr = np.array(value.item() if isinstance(value, np.generic) else value)
+        if arr.dtype.kind not in "iuf":
+            return describe(value), None
+        kind = "number"
+    elif isinstance(value, np.ndarray):
+        arr = value.view(np.ndarray) if t is not np.ndarray else value
+        kind = "ndarray" if t is np.ndarray else "ndarray subclass"
+        if arr.dtype.hasobject or arr.dtype.kind not in "biuf":
+            return f"array of dtype {arr.dtype}", None
+    else:
+        return describe(value), None
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return kind, buf.getvalue()
+
+
+def result_message(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    kinds: dict[str, str] = {}
+    arrays: dict[str, bytes] = {}
+    for name, value in outputs.items():
+        kind, data = encode(value)
+        kinds[name] = kind
+        if data is not None:
+            arrays[name] = data
+    return {"type": "result", "status": "ok", "kinds": kinds}, arrays
+
+
+def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}); return values instead of exiting"
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
+    tb = exc.__traceback__
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    # The submission's frames: not those of this file or of the worker beside it.
+    ours = os.path.dirname(os.path.abspath(__file__))
+    student = [f for f in frames if os.path.dirname(os.path.abspath(f.filename)) != ours]
+    where = student[-1] if student else None
+    return {
+        "type": "result",
+        "status": status,
+        "error": describe_exception(exc)[:500],
+        "line": where.lineno if where else None,
+        "file": os.path.basename(where.filename) if where else None,
+        "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK:],
+    }
