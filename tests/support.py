@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,31 @@ def notebook_with_module(folder: Path) -> Path:
     shutil.copytree(ZOO / "notebooks" / "imports_module", target)
     shutil.copy(CORRECT_LAYERS, target / "cs231n" / "layers.py")
     return target
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    uids: tuple[int, ...]
+    start: int  # clock ticks after boot
+    cmdline: str
+
+
+def processes() -> Iterator[Process]:
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{name}/status").read_text()
+            stat = Path(f"/proc/{name}/stat").read_text()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        uids = tuple(int(u) for u in uid_line.split()[1:])
+        # After the command name (field 2, which may hold spaces): state, ppid, ... and
+        # field 22, the start time.
+        fields = stat.rsplit(")", 1)[1].split()
+        text = cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
+        yield Process(int(name), int(fields[1]), uids, int(fields[19]), text)

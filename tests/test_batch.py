@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -45,7 +45,13 @@ from classroom import (
     correct_folder,
     correct_text,
 )
-from support import ROOT, ZOO, write_rubric
+from support import (
+    ROOT,
+    ZOO,
+    Process,
+    processes,
+    write_rubric,
+)
 
 from grader.sandbox import UID_RANGE
 
@@ -169,34 +175,6 @@ def graded(klass: Klass) -> Run:
 
 
 # Processes -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Process:
-    pid: int
-    ppid: int
-    uids: tuple[int, ...]
-    start: int  # clock ticks after boot
-    cmdline: str
-
-
-def processes() -> Iterator[Process]:
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-            stat = Path(f"/proc/{name}/stat").read_text()
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        uids = tuple(int(u) for u in uid_line.split()[1:])
-        # After the command name (field 2, which may hold spaces): state, ppid, ... and
-        # field 22, the start time.
-        fields = stat.rsplit(")", 1)[1].split()
-        text = cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
-        yield Process(int(name), int(fields[1]), uids, int(fields[19]), text)
 
 
 def ticks_now() -> int:

@@ -42,7 +42,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,10 +51,12 @@ import pytest
 from support import (
     ROOT,
     ZOO,
+    Process,
     build_submission,
     function,
     grade_json,
     output_statuses,
+    processes,
     run_grade,
     write_rubric,
 )
@@ -177,32 +178,6 @@ def grade_unsandboxed(sub: Path, rubric: Path, config: SandboxConfig) -> dict[st
     return report
 
 
-@dataclass(frozen=True)
-class Process:
-    pid: int
-    uids: tuple[int, ...]
-    start: int  # clock ticks after boot
-    cmdline: str
-
-
-def processes() -> Iterator[Process]:
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-            stat = Path(f"/proc/{name}/stat").read_text()
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        uids = tuple(int(u) for u in uid_line.split()[1:])
-        # Field 22 of stat is the start time; the command name (field 2) may hold spaces.
-        start = int(stat.rsplit(")", 1)[1].split()[19])
-        text = cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
-        yield Process(int(name), uids, start, text)
-
-
 def ticks_now() -> int:
     return int(float(Path("/proc/uptime").read_text().split()[0]) * CLOCK_TICKS)
 
@@ -296,9 +271,7 @@ def test_stored_vectors_are_invisible(tmp_path: Path) -> None:
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_reference_package_is_invisible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reference_package_is_invisible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path, hostile("import_reference"))
 
@@ -373,9 +346,17 @@ def test_monkeypatched_numpy_does_not_fool_the_grader(
     # Not vacuous: in the submission's own process every numpy check reports a match
     # (a separate interpreter, so this test process keeps its numpy intact).
     probe = subprocess.run(
-        [sys.executable, "-c", NUMPY_PATCH_PROBE, sub / "cs231n" / "layers.py",
-         VECTORS / "public" / "softmax_loss.npz"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-c",
+            NUMPY_PATCH_PROBE,
+            sub / "cs231n" / "layers.py",
+            VECTORS / "public" / "softmax_loss.npz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     fooled = json.loads(probe.stdout)
     assert fooled["allclose"] and fooled["array_equal"] and fooled["max_abs"] == 0.0
@@ -447,7 +428,14 @@ def test_fake_result_files_do_not_count(
     def honest_report(extra: tuple[str, ...]) -> dict[str, Any]:
         out.unlink(missing_ok=True)
         proc = run_grade(
-            sub, "--rubric", rubric, "--format", "json", "-o", out, *extra,
+            sub,
+            "--rubric",
+            rubric,
+            "--format",
+            "json",
+            "-o",
+            out,
+            *extra,
             timeout=GRADE_TIMEOUT,
         )
         assert proc.returncode == 0, proc.stderr
@@ -654,11 +642,15 @@ def test_background_process_does_not_outlive_grading(tmp_path: Path, marker: str
 def test_unsandboxed_root_grading_warns_about_a_private_interpreter(tmp_path: Path) -> None:
     folder = unreadable_by_others(discover_runtime())
     if os.geteuid() != 0:
-        pytest.skip("only a grader running as root runs unsandboxed workers as another uid, "
-                    "which a private interpreter folder limits; this test does not run as root")
+        pytest.skip(
+            "only a grader running as root runs unsandboxed workers as another uid, "
+            "which a private interpreter folder limits; this test does not run as root"
+        )
     if folder is None:
-        pytest.skip("every folder on the interpreter's paths is open to other users: a root "
-                    "grader has nothing to warn about here")
+        pytest.skip(
+            "every folder on the interpreter's paths is open to other users: a root "
+            "grader has nothing to warn about here"
+        )
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path)
 
@@ -681,8 +673,10 @@ def test_background_process_does_not_outlive_unsandboxed_grading(
     tmp_path: Path, marker: str, unsandboxed: SandboxConfig
 ) -> None:
     if unsandboxed.uid is None:
-        pytest.skip("not root: an unsandboxed worker keeps the grader's own uid, so there is "
-                    "no worker uid whose processes the grader may end")
+        pytest.skip(
+            "not root: an unsandboxed worker keeps the grader's own uid, so there is "
+            "no worker uid whose processes the grader may end"
+        )
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path, hostile("outlive_grader", MARKER=marker))
 
@@ -702,19 +696,26 @@ def test_background_process_does_not_outlive_unsandboxed_grading(
 
 
 @pytest.mark.slow
-def test_unsandboxed_report_cannot_be_rewritten_after_grading(
-    tmp_path: Path, marker: str
-) -> None:
+def test_unsandboxed_report_cannot_be_rewritten_after_grading(tmp_path: Path, marker: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip("not root: an unsandboxed worker keeps the grader's own uid, so there is "
-                    "no worker uid whose processes the grader may end")
+        pytest.skip(
+            "not root: an unsandboxed worker keeps the grader's own uid, so there is "
+            "no worker uid whose processes the grader may end"
+        )
     rubric = write_rubric(tmp_path)
     # A report path the worker's uid can reach: pytest's own folders are private to root.
     out = Path(f"/tmp/layergrade-report-{marker}.json")
     sub = build_submission(tmp_path, hostile("rewrite_report", OUT=out))
     try:
         proc = run_grade(
-            sub, "--rubric", rubric, "--format", "json", "-o", out, "--no-sandbox",
+            sub,
+            "--rubric",
+            rubric,
+            "--format",
+            "json",
+            "-o",
+            out,
+            "--no-sandbox",
             timeout=GRADE_TIMEOUT,
         )
         assert proc.returncode == 0, proc.stderr
@@ -731,9 +732,7 @@ def test_unsandboxed_report_cannot_be_rewritten_after_grading(
     # Control: the helper's code, run here on the honest report, does rewrite it.
     control_out = tmp_path / "control_report.json"
     control_out.write_text(json.dumps(report))  # already there: importing plants nothing
-    control = build_submission(
-        tmp_path, hostile("rewrite_report", OUT=control_out), name="control"
-    )
+    control = build_submission(tmp_path, hostile("rewrite_report", OUT=control_out), name="control")
     module = load_module(control / "cs231n" / "layers.py", "hostile_rewrite_report")
     module._rewrite_when_written()
     forged = json.loads(control_out.read_text())
