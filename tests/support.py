@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from grader.sandbox import UID_RANGE
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "tests" / "zoo"
@@ -117,3 +122,33 @@ def processes() -> Iterator[Process]:
         fields = stat.rsplit(")", 1)[1].split()
         text = cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
         yield Process(int(name), int(fields[1]), uids, int(fields[19]), text)
+
+
+# Processes of a worker uid (see grader.sandbox.UID_RANGE) and start times in clock ticks.
+WORKER_UIDS = frozenset(UID_RANGE)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def ticks_now() -> int:
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * CLOCK_TICKS)
+
+
+def with_marker(marker: str) -> list[Process]:
+    return [p for p in processes() if marker in p.cmdline and p.pid != os.getpid()]
+
+
+def settle(probe: Callable[[], list[Process]], seconds: float) -> list[Process]:
+    """Poll ``probe`` until it finds nothing or ``seconds`` pass; the last finding."""
+    end = time.monotonic() + seconds
+    found = probe()
+    while found and time.monotonic() < end:
+        time.sleep(0.1)
+        found = probe()
+    return found
+
+
+def kill_all(found: list[Process]) -> None:
+    """Clean up leftovers of a submission a test started (by pid)."""
+    for p in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)

@@ -12,7 +12,6 @@ The roster lists every submitter but UNLISTED, and ABSENT, who handed nothing in
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -47,13 +45,16 @@ from classroom import (
 )
 from support import (
     ROOT,
+    WORKER_UIDS,
     ZOO,
     Process,
+    kill_all,
     processes,
+    settle,
+    ticks_now,
+    with_marker,
     write_rubric,
 )
-
-from grader.sandbox import UID_RANGE
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -62,8 +63,6 @@ UNLISTED = "correct_file_07"
 COUNTS = re.compile(r"^graded (\d+), unchanged (\d+), errors (\d+)$", re.MULTILINE)
 # A bound for one batch run of the whole class (about 11 s with two slots on two cores).
 BATCH_TIMEOUT = 240
-WORKER_UIDS = frozenset(UID_RANGE)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The submission the rerun test changes, and what it becomes.
 CHANGED = "correct_folder_03"
 CHANGED_TOTAL = FULL - POINTS["relu_backward"]
@@ -177,14 +176,6 @@ def graded(klass: Klass) -> Run:
 # Processes -----------------------------------------------------------------------------
 
 
-def ticks_now() -> int:
-    return int(float(Path("/proc/uptime").read_text().split()[0]) * CLOCK_TICKS)
-
-
-def with_marker(marker: str) -> list[Process]:
-    return [p for p in processes() if marker in p.cmdline and p.pid != os.getpid()]
-
-
 def worker_uids_below(root: int) -> set[int]:
     """The worker uids of the processes descending from ``root`` right now."""
     table = {p.pid: p for p in processes()}
@@ -198,22 +189,6 @@ def worker_uids_below(root: int) -> set[int]:
         if pid == root:
             found |= WORKER_UIDS & set(p.uids)
     return found
-
-
-def settle(probe: Callable[[], list[Process]], seconds: float) -> list[Process]:
-    """Poll ``probe`` until it finds nothing or ``seconds`` pass; the last finding."""
-    end = time.monotonic() + seconds
-    found: list[Process] = probe()
-    while found and time.monotonic() < end:
-        time.sleep(0.1)
-        found = probe()
-    return found
-
-
-def kill_all(found: list[Process]) -> None:
-    for p in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p.pid, signal.SIGKILL)
 
 
 # The class, end to end ------------------------------------------------------------------

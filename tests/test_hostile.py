@@ -30,18 +30,16 @@ the sandbox (a patched numpy, a secret in the grader's environment) must fail th
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,14 +48,19 @@ import numpy as np
 import pytest
 from support import (
     ROOT,
+    WORKER_UIDS,
     ZOO,
     Process,
     build_submission,
     function,
     grade_json,
+    kill_all,
     output_statuses,
     processes,
     run_grade,
+    settle,
+    ticks_now,
+    with_marker,
     write_rubric,
 )
 
@@ -66,7 +69,6 @@ from grader.report import json_report
 from grader.rubric import load_rubric
 from grader.sandbox import (
     OUTPUT_CAP,
-    UID_RANGE,
     SandboxConfig,
     discover_runtime,
     unreadable_by_others,
@@ -84,8 +86,6 @@ POINTS = {
 }
 TOTAL = sum(POINTS.values())
 # The unprivileged uids a grader running as root gives its workers (one per grader).
-WORKER_UIDS = frozenset(UID_RANGE)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # A bound for a whole grading run of a hostile submission (the short test limits make an
 # honest run take well under a few seconds).
 GRADE_TIMEOUT = 60
@@ -178,14 +178,6 @@ def grade_unsandboxed(sub: Path, rubric: Path, config: SandboxConfig) -> dict[st
     return report
 
 
-def ticks_now() -> int:
-    return int(float(Path("/proc/uptime").read_text().split()[0]) * CLOCK_TICKS)
-
-
-def with_marker(marker: str) -> list[Process]:
-    return [p for p in processes() if marker in p.cmdline and p.pid != os.getpid()]
-
-
 def workers_since(start: int) -> list[Process]:
     """Processes of a worker uid started at or after ``start``.
 
@@ -193,23 +185,6 @@ def workers_since(start: int) -> list[Process]:
     processes started during the run under test can be its leftovers.
     """
     return [p for p in processes() if WORKER_UIDS & set(p.uids) and p.start >= start]
-
-
-def settle(probe: Callable[[], list[Process]], seconds: float) -> list[Process]:
-    """Poll ``probe`` until it finds nothing or ``seconds`` pass; the last finding."""
-    end = time.monotonic() + seconds
-    found = probe()
-    while found and time.monotonic() < end:
-        time.sleep(0.1)
-        found = probe()
-    return found
-
-
-def kill_all(found: list[Process]) -> None:
-    """Clean up leftovers of a submission this test started (by pid)."""
-    for p in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p.pid, signal.SIGKILL)
 
 
 @pytest.fixture
