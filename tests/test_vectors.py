@@ -38,26 +38,50 @@ def rebuilt(tmp_path_factory):
     return out
 
 
-def without_version(path: Path) -> dict:
+# Rebuilt expected values differ from the stored ones in the last bits on another CPU (its
+# BLAS kernels sum matrix products in another order): up to 4.4e-15 seen, relative to the
+# largest value of the array. Measured against the array's scale, so that an entry that
+# cancels down to almost nothing cannot magnify a last-bit difference; 1e-12 is far above
+# what rounding gives and far below the tightest grading tier (1e-7).
+REBUILD_TOLERANCE = 1e-12
+
+
+def without_machine_facts(path: Path) -> dict:
+    """The manifest without what depends on the machine that built it: the numpy version,
+    and the checksums (they cover expected values, compared by value below)."""
     manifest = json.loads(path.read_text())
     manifest.pop("numpy_version")
+    manifest.pop("files")
     return manifest
 
 
-def test_rebuild_is_byte_identical(rebuilt):
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_rebuild_gives_the_stored_cases(rebuilt):
+    """The stored files stay the source of truth; a rebuild on any machine must give the
+    same cases, the same inputs exactly, and the same expected values within tolerance."""
     for split in SPLITS:
         stored = sorted(p.name for p in (STORED / split).iterdir())
         assert stored == sorted(p.name for p in (rebuilt / split).iterdir())
         for name in stored:
             if name == "manifest.json":
-                # The numpy version that built them is recorded, and may differ here.
-                assert without_version(STORED / split / name) == without_version(
+                assert without_machine_facts(STORED / split / name) == without_machine_facts(
                     rebuilt / split / name
                 )
-            else:
-                assert (STORED / split / name).read_bytes() == (
-                    rebuilt / split / name
-                ).read_bytes(), name
+                continue
+            old, new = arrays(STORED / split / name), arrays(rebuilt / split / name)
+            assert sorted(old) == sorted(new), name
+            for key in old:
+                assert old[key].dtype == new[key].dtype and old[key].shape == new[key].shape, key
+                if ":in:" in key:
+                    assert np.array_equal(old[key], new[key]), key
+                else:
+                    scale = max(float(np.abs(old[key]).max(initial=0.0)), 1e-300)
+                    difference = float(np.abs(old[key] - new[key]).max(initial=0.0))
+                    assert difference <= REBUILD_TOLERANCE * scale, key
 
 
 def test_save_npz_ignores_the_clock_and_key_order(tmp_path):
