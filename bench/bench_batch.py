@@ -20,10 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grader.api import graded_cases
-from grader.batch import Options, grade_class
-from grader.rubric import load_rubric
-from grader.run import Job
-from grader.sandbox import Limits, Mounts, SandboxConfig, bwrap_args, bwrap_path, discover_runtime
+from grader.batch.runner import grade_class
+from grader.config.limits import Limits
+from grader.config.options import SourceOptions
+from grader.config.rubric import load_rubric
+from grader.sandbox.bwrap import Mounts, bwrap_args, bwrap_path
+from grader.sandbox.job import Job
+from grader.sandbox.runtime import discover_runtime
+from grader.sandbox.worker import SandboxConfig
 from grader.vectors import load_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +68,7 @@ def main() -> int:
                 "-I",
                 "-S",
                 "-c",
-                f"import sys; sys.path.append({paths['site']!r}); import numpy",
+                f"import sys; sys.path.append({paths.site!r}); import numpy",
             ]
             start = time.perf_counter()
             with ThreadPoolExecutor(args.jobs) as pool:
@@ -72,10 +76,16 @@ def main() -> int:
             floor = time.perf_counter() - start
         start = time.perf_counter()
         summary, counts, _ = grade_class(
-            work / "class", work / "out", rubric, cases, configs, digest, Options()
+            work / "class",
+            work / "out",
+            rubric,
+            cases,
+            configs,
+            vectors_digest=digest,
+            options=SourceOptions(),
         )
         batch = time.perf_counter() - start
-        assert counts["graded"] == args.students and summary["mean"] == summary["max_score"]
+        assert counts["graded"] == args.students and summary.mean == summary.max_score
         shutil.rmtree(work / "class")
     n = args.students
     print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}")

@@ -24,17 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.api import grade_submission, graded_cases
-from grader.rubric import load_rubric
-from grader.run import Job
-from grader.sandbox import (
-    Limits,
-    Mounts,
-    SandboxConfig,
-    bwrap_args,
-    bwrap_path,
-    discover_runtime,
-    notebook_site,
-)
+from grader.config.limits import Limits
+from grader.config.options import SourceOptions
+from grader.config.rubric import load_rubric
+from grader.sandbox.bwrap import Mounts, bwrap_args, bwrap_path
+from grader.sandbox.job import Job
+from grader.sandbox.runtime import discover_runtime, notebook_site
+from grader.sandbox.worker import SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assignments" / "modular_layers" / "examples"
@@ -75,7 +71,7 @@ def main() -> int:
 
         def sandboxed(code: str, extra: tuple[Path, ...] = ()) -> Callable[[], object]:
             argv, paths = bwrap_args(bwrap, runtime, mounts, Limits(), extra)
-            setup = f"import sys; sys.path.append({paths['site']!r}); "
+            setup = f"import sys; sys.path.append({paths.site!r}); "
             command = argv + ["-I", "-S", "-c", setup + code]
             return lambda: subprocess.run(
                 command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -83,7 +79,8 @@ def main() -> int:
 
         def graded(path: Path, execute: bool = True) -> Callable[[], object]:
             def run() -> None:
-                result = grade_submission(path, rubric, cases, config, job, execute=execute)
+                options = SourceOptions(execute=execute)
+                result = grade_submission(path, rubric, cases, config, job, options=options)
                 assert result.score == result.max_score, result.notes
 
             return run

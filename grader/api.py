@@ -5,15 +5,20 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from grader.loader import NotebookError, stage
-from grader.rubric import Rubric, RubricError
-from grader.run import Failure, Job, RunResult, not_run, run_submission
-from grader.sandbox import SandboxConfig
-from grader.score import GradeResult, grade
+from grader.config.choices import SPLITS, Split
+from grader.config.options import SourceOptions
+from grader.config.rubric import Rubric
+from grader.errors import NotebookError, RubricError
+from grader.grading.score import GradeResult, grade
+from grader.sandbox.job import Job
+from grader.sandbox.results import Failure, RunResult
+from grader.sandbox.run import not_run, run_submission
+from grader.sandbox.worker import SandboxConfig
+from grader.submission.stage import stage
 from grader.vectors import CaseVector, load_vectors
 
 
-def graded_cases(rubric: Rubric, splits: tuple[str, ...]) -> tuple[CaseVector, ...]:
+def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
     """The stored cases of the rubric's functions, checking that each function has some."""
     vectors = load_vectors(rubric.vectors, splits)
     known = sorted({c.function for c in vectors.cases})
@@ -45,36 +50,56 @@ def grade_submission(
     cases: tuple[CaseVector, ...],
     config: SandboxConfig,
     job: Job,
-    module: str | None = None,
-    source: str | None = None,
-    execute: bool = True,
+    *,
+    options: SourceOptions | None = None,
 ) -> GradeResult:
     """Stage, run and score one submission. A notebook that cannot be read is graded as
-    a submission that could not run, with the reason; other usage errors raise."""
-    splits = tuple(s for s in ("public", "hidden") if any(c.split == s for c in cases))
+    a submission that could not run, with the reason; other usage errors raise.
+    ``options`` not given (None) fall back on the rubric's."""
+    options = options or SourceOptions()
+    options = SourceOptions(
+        module=options.module or rubric.module,
+        source=options.source or rubric.source,
+        execute=options.execute,
+    )
+    splits = tuple(s for s in SPLITS if any(c.split == s for c in cases))
     try:
-        submission, staging = stage(path, module or rubric.module, source or rubric.source, execute)
+        submission, staging = stage(path, options)
     except NotebookError as exc:
         failure = Failure("notebook", str(exc))
-        outcomes = tuple(not_run(cases, f"not run: {exc}"))
-        run = RunResult(path.name, config.sandboxed, outcomes, failure, (), None, "", 0.0)
-        return grade(rubric, cases, run, str(path), splits, "notebook")
-    with staging:
-        run = run_submission(
-            config, rubric.limits, job, submission.source, submission.module, submission.cells
+        run = RunResult(
+            module=path.name,
+            sandboxed=config.sandboxed,
+            outcomes=tuple(not_run(cases, f"not run: {exc}")),
+            import_failure=failure,
+            functions=(),
+            notebook=None,
+            output="",
+            seconds=0.0,
         )
-    return grade(rubric, cases, run, str(path), splits, submission.mode, submission.notes)
+        return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
+    with staging:
+        run = run_submission(config, rubric.limits, job, submission)
+    return grade(
+        rubric,
+        cases,
+        run,
+        submission=str(path),
+        splits=splits,
+        mode=submission.mode,
+        notes=submission.notes,
+    )
 
 
 def grade_one(
     path: Path,
     rubric: Rubric,
     config: SandboxConfig,
-    splits: tuple[str, ...],
-    module: str | None = None,
-    source: str | None = None,
-    execute: bool = True,
+    splits: tuple[Split, ...],
+    *,
+    options: SourceOptions | None = None,
 ) -> GradeResult:
+    """Grade one submission on the rubric's cases of ``splits``."""
     cases = graded_cases(rubric, splits)
     with Job(cases) as job:
-        return grade_submission(path, rubric, cases, config, job, module, source, execute)
+        return grade_submission(path, rubric, cases, config, job, options=options)

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
-import json
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -26,24 +23,57 @@ from rich.text import Text
 
 from grader import __version__
 from grader.api import grade_one, graded_cases
-from grader.loader import SubmissionError
-from grader.report import json_report, terminal
-from grader.rubric import RubricError, load_rubric
-from grader.sandbox import (
-    SandboxConfig,
-    SandboxError,
-    bwrap_path,
-    discover_runtime,
-    unreadable_by_others,
-)
-from grader.vectors import VectorError, load_vectors
+from grader.batch.records import StudentRecord
+from grader.config.choices import CASES_CHOICES, SOURCES, Split, splits_of
+from grader.config.options import SourceOptions
+from grader.config.rubric import Rubric, load_rubric
+from grader.errors import SandboxError, UsageError
+from grader.report import FORMATS
+from grader.sandbox.bwrap import bwrap_path
+from grader.sandbox.runtime import discover_runtime, unreadable_by_others
+from grader.sandbox.worker import SandboxConfig
+from grader.vectors import load_vectors
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_RUBRIC = Path("rubric.yaml")
 
 
-class UsageError(Exception):
-    pass
+def add_grading_options(p: argparse.ArgumentParser, staff: bool) -> None:
+    """The options that ``grade``, ``grade check`` and ``grade batch`` share."""
+    p.add_argument(
+        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
+    )
+    p.add_argument("--module", help="path of the layers module inside the submission")
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        help="grade the layers module or the notebook when a folder has both "
+        "(default: the rubric's `source`, auto: the module)",
+    )
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="grade a notebook's definitions without running its cells (faster)",
+    )
+    if staff:
+        p.add_argument(
+            "--cases",
+            choices=CASES_CHOICES,
+            help="which cases to grade (default: the rubric's `cases`)",
+        )
+        p.add_argument(
+            "--no-sandbox",
+            action="store_true",
+            help="run without bubblewrap (process limits only)",
+        )
+
+
+def source_options(args: argparse.Namespace) -> SourceOptions:
+    return SourceOptions(module=args.module, source=args.source, execute=not args.no_execute)
+
+
+def chosen_splits(args: argparse.Namespace, rubric: Rubric) -> tuple[Split, ...]:
+    return rubric.splits if args.cases is None else splits_of(args.cases)
 
 
 def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
@@ -56,22 +86,13 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", type=Path, help="the submission (folder, .py or .zip)")
+    add_grading_options(p, staff=not student)
     p.add_argument(
-        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
+        "--format",
+        choices=list(FORMATS),
+        default="table",
+        help="report format: " + "; ".join(f"{f.name}, {f.description}" for f in FORMATS.values()),
     )
-    p.add_argument("--module", help="path of the layers module inside the submission")
-    p.add_argument(
-        "--source",
-        choices=("auto", "module", "notebook"),
-        help="grade the layers module or the notebook when a folder has both "
-        "(default: the rubric's `source`, auto: the module)",
-    )
-    p.add_argument(
-        "--no-execute",
-        action="store_true",
-        help="grade a notebook's definitions without running its cells (faster)",
-    )
-    p.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     p.add_argument(
         "-o", "--output", type=Path, help="write the report to this file instead of stdout"
     )
@@ -81,17 +102,6 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="show tracebacks and what the code printed"
     )
-    if not student:
-        p.add_argument(
-            "--cases",
-            choices=("all", "public", "hidden"),
-            help="which cases to grade (default: the rubric's `cases`)",
-        )
-        p.add_argument(
-            "--no-sandbox",
-            action="store_true",
-            help="run without bubblewrap (process limits only)",
-        )
     return p
 
 
@@ -124,24 +134,14 @@ def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
     rubric = load_rubric(args.rubric)
-    if student:
-        splits: tuple[str, ...] = ("public",)
-    else:
-        splits = rubric.splits if args.cases is None else splits_of(args.cases)
-
+    splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     config = sandbox_config(not student and args.no_sandbox, "hidden" in splits, err)
-    result = grade_one(
-        args.path, rubric, config, splits, args.module, args.source, not args.no_execute
-    )
-    if args.format == "json":
-        text = json.dumps(json_report.to_dict(result), indent=2) + "\n"
-    elif args.output:
-        buffer = io.StringIO()
-        terminal.render(result, Console(file=buffer, width=120, no_color=True), args.verbose)
-        text = buffer.getvalue()
-    else:
-        terminal.render(result, Console(), args.verbose)
+    result = grade_one(args.path, rubric, config, splits, options=source_options(args))
+    report = FORMATS[args.format]
+    if args.output is None and report.show(result, Console(), args.verbose):
         text = ""
+    else:
+        text = report.load().render(result, args.verbose)
     if args.output:
         try:
             args.output.write_text(text)
@@ -170,20 +170,13 @@ def batch_parser() -> argparse.ArgumentParser:
     p.add_argument("--roster", type=Path, help="CSV with id and name columns")
     p.add_argument("--force", action="store_true", help="regrade even what is unchanged")
     p.add_argument("--canvas", metavar="ASSIGNMENT", help="write gradebook.csv for Canvas")
-    p.add_argument(
-        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
-    )
-    p.add_argument("--module", help="path of the layers module inside each submission")
-    p.add_argument("--source", choices=("auto", "module", "notebook"))
-    p.add_argument("--no-execute", action="store_true", help="do not run notebooks' cells")
-    p.add_argument("--cases", choices=("all", "public", "hidden"))
-    p.add_argument("--no-sandbox", action="store_true", help="process limits only")
+    add_grading_options(p, staff=True)
     return p
 
 
 def run_batch(argv: list[str]) -> int:
-    from grader.batch import Options, grade_class
-    from grader.report import class_terminal
+    from grader.batch import terminal as class_terminal
+    from grader.batch.runner import grade_class
 
     args = batch_parser().parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
@@ -192,14 +185,13 @@ def run_batch(argv: list[str]) -> int:
     if not args.submissions.exists():
         raise UsageError(f"{args.submissions} does not exist.")
     rubric = load_rubric(args.rubric)
-    splits = rubric.splits if args.cases is None else splits_of(args.cases)
+    splits = chosen_splits(args, rubric)
     first = sandbox_config(args.no_sandbox, "hidden" in splits, err)
     configs = [first] + [
         SandboxConfig.create(first.bwrap, first.runtime) for _ in range(args.jobs - 1)
     ]
     cases = graded_cases(rubric, splits)
     digest = load_vectors(rubric.vectors, splits).digest
-    options = Options(args.module, args.source, not args.no_execute)
 
     bar = Progress(
         TextColumn("grading"),
@@ -210,12 +202,12 @@ def run_batch(argv: list[str]) -> int:
     )
     task = bar.add_task("grading", total=None)
 
-    def progress(record: dict[str, Any], done: int, total: int) -> None:
+    def progress(record: StudentRecord, done: int, total: int) -> None:
         if err.is_terminal:
             bar.update(task, completed=done, total=total)
             return
-        score = record["result"]["score"] if record["result"] else "error"
-        line = f"[{done}/{total}] {record['student']}: {score} ({record['seconds']:g} s)"
+        score = record.score if record.status == "graded" else "error"
+        line = f"[{done}/{total}] {record.student}: {score} ({record.seconds:g} s)"
         err.print(Text(line))
 
     with bar if err.is_terminal else contextlib.nullcontext():
@@ -225,12 +217,12 @@ def run_batch(argv: list[str]) -> int:
             rubric,
             cases,
             configs,
-            digest,
-            options,
-            args.roster,
-            args.force,
-            args.canvas,
-            progress,
+            vectors_digest=digest,
+            options=source_options(args),
+            roster_path=args.roster,
+            force=args.force,
+            canvas=args.canvas,
+            progress=progress,
         )
     class_terminal.render(summary, Console())
     err.print(
@@ -238,10 +230,6 @@ def run_batch(argv: list[str]) -> int:
         highlight=False,
     )
     return EXIT_OK
-
-
-def splits_of(cases: str) -> tuple[str, ...]:
-    return ("public", "hidden") if cases == "all" else (cases,)
 
 
 def run_vectors(argv: list[str]) -> int:
@@ -294,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_grade(argv, student=False)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    except (UsageError, RubricError, SubmissionError, VectorError) as exc:
+    except UsageError as exc:
         err.print(Text(f"grade: {exc}", style="red"))
         return EXIT_USAGE
     except SandboxError as exc:

@@ -14,24 +14,26 @@ uncompressed with fixed timestamps so that rebuilding gives identical bytes.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
+from grader.config.choices import SPLITS, Split
+from grader.errors import VectorError
+from grader.sandbox.inside.frames import npy_bytes
+
 FORMAT = 1
-SPLITS = ("public", "hidden")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class VectorError(Exception):
-    """The stored vectors are missing, corrupt or do not match their manifest."""
+# How a case's outputs are judged: element by element against the expected arrays, or
+# (dropout, whose mask is random) by statistics of the student's own output.
+CheckKind = Literal["elementwise", "dropout_train", "dropout_backward"]
+CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,11 @@ class CaseVector:
     id: str
     function: str
     name: str
-    split: str
+    split: Split
     seed: int | None
     calls: tuple[Mapping[str, Any], ...]
     outputs: tuple[Output, ...]
-    check: str
+    check: CheckKind
     params: Mapping[str, Any]
     inputs: Mapping[str, np.ndarray] = field(repr=False)
     expected: Mapping[str, np.ndarray] = field(repr=False)
@@ -81,12 +83,6 @@ class VectorSet:
 
     def for_function(self, function: str) -> tuple[CaseVector, ...]:
         return tuple(c for c in self.cases if c.function == function)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, array, allow_pickle=False)
-    return buf.getvalue()
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -143,6 +139,12 @@ def load_split(folder: Path) -> tuple[list[CaseVector], str]:
             arrays[name] = {k: npz[k] for k in npz.files}
     cases = []
     for c in manifest["cases"]:
+        if c["split"] not in SPLITS or c["check"] not in CHECK_KINDS:
+            raise VectorError(
+                f"{folder / 'manifest.json'}: case {c['id']} has split {c['split']!r} and check "
+                f"{c['check']!r}; this grader knows {', '.join(SPLITS)} and "
+                f"{', '.join(CHECK_KINDS)}.\nHint: rebuild with `grade vectors build`."
+            )
         stored = arrays[c["file"]]
         prefix_in, prefix_out = f"{c['name']}:in:", f"{c['name']}:out:"
         cases.append(
@@ -150,14 +152,14 @@ def load_split(folder: Path) -> tuple[list[CaseVector], str]:
                 id=c["id"],
                 function=c["function"],
                 name=c["name"],
-                split=c["split"],
+                split=cast(Split, c["split"]),
                 seed=c["seed"],
                 calls=tuple(c["calls"]),
                 outputs=tuple(
                     Output(o["name"], o["from"], tuple(o["shape"]) if o["shape"] else None)
                     for o in c["outputs"]
                 ),
-                check=c["check"],
+                check=cast(CheckKind, c["check"]),
                 params=c["params"],
                 inputs={
                     k[len(prefix_in) :]: v for k, v in stored.items() if k.startswith(prefix_in)

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.calls import run_calls
-from grader.vectors import FORMAT, SPLITS, save_npz, sha256
+from grader.config.choices import SPLITS
+from grader.sandbox.inside.calls import run_calls
+from grader.vectors import FORMAT, save_npz, sha256
 from reference import layer_utils, layers
 from reference.cases import Case, all_cases
 

@@ -3,7 +3,7 @@
 A case is a function to grade, its inputs (drawn from ``np.random.RandomState(seed)``,
 whose streams numpy keeps frozen across versions), the calls that exercise it, and the
 outputs to compare. Call and output specs are plain JSON understood by
-``grader.calls.run_calls``; the builder runs them on the reference to get the expected
+``grader.sandbox.inside.calls.run_calls``; the builder runs them on the reference to get the expected
 values, and the worker runs the same specs on a submission.
 
 Inputs avoid the points where a subgradient is a matter of convention (relu at 0,
@@ -49,7 +49,7 @@ def item(bind: str, *keys: str) -> list[Spec]:
 
 @dataclass(frozen=True)
 class Case:
-    """One stored case. ``check`` says how outputs are judged (see grader.compare)."""
+    """One stored case. ``check`` says how outputs are judged (see grader.grading.judge)."""
 
     function: str
     name: str

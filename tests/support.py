@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-from grader.sandbox import UID_RANGE
+from grader.config.choices import Split
+from grader.sandbox.inside.processes import kill_all as kill_pids
+from grader.sandbox.inside.processes import pids, stat_fields
+from grader.sandbox.uids import UID_RANGE
+from grader.vectors import CaseVector, CheckKind, Output
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "tests" / "zoo"
@@ -106,25 +109,23 @@ class Process:
 
 
 def processes() -> Iterator[Process]:
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for pid in pids():
+        fields = stat_fields(pid)
         try:
-            status = Path(f"/proc/{name}/status").read_text()
-            stat = Path(f"/proc/{name}/stat").read_text()
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
+            continue
+        if fields is None:
             continue
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
         uids = tuple(int(u) for u in uid_line.split()[1:])
-        # After the command name (field 2, which may hold spaces): state, ppid, ... and
-        # field 22, the start time.
-        fields = stat.rsplit(")", 1)[1].split()
+        # From the state on: ppid is the second field, the start time the twentieth.
         text = cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
-        yield Process(int(name), int(fields[1]), uids, int(fields[19]), text)
+        yield Process(pid, int(fields[1]), uids, int(fields[19]), text)
 
 
-# Processes of a worker uid (see grader.sandbox.UID_RANGE) and start times in clock ticks.
+# Processes of a worker uid (see grader.sandbox.uids.UID_RANGE) and start times in clock ticks.
 WORKER_UIDS = frozenset(UID_RANGE)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,6 +150,28 @@ def settle(probe: Callable[[], list[Process]], seconds: float) -> list[Process]:
 
 def kill_all(found: list[Process]) -> None:
     """Clean up leftovers of a submission a test started (by pid)."""
-    for p in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p.pid, signal.SIGKILL)
+    kill_pids(p.pid for p in found)
+
+
+def make_case(
+    inputs: Mapping[str, np.ndarray],
+    expected: Mapping[str, np.ndarray],
+    split: Split = "public",
+    check: CheckKind = "elementwise",
+    params: Mapping[str, object] | None = None,
+    function: str = "affine_backward",
+) -> CaseVector:
+    names = list(expected) or ["out"]
+    return CaseVector(
+        id=f"{function}.t",
+        function=function,
+        name="t",
+        split=split,
+        seed=None,
+        calls=(),
+        outputs=tuple(Output(n, {"var": n}, None) for n in names),
+        check=check,
+        params=params or {},
+        inputs=dict(inputs),
+        expected=dict(expected),
+    )

@@ -9,7 +9,8 @@ import yaml
 from support import write_rubric
 
 from grader.api import graded_cases
-from grader.rubric import RubricError, load_rubric
+from grader.config.rubric import load_rubric
+from grader.errors import RubricError
 
 
 def rubric_with(tmp_path: Path, functions: dict) -> Path:

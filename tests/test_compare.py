@@ -10,17 +10,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
+from support import make_case
 
-from grader.compare import (
-    Check,
-    compare_array,
-    dropout_backward,
-    dropout_train,
-    judge_case,
-    rel_error,
-    usable,
-)
-from grader.vectors import CaseVector, Output
+from grader.grading.compare import Check, compare_array, rel_error, usable
+from grader.grading.dropout import dropout_backward, dropout_train
+from grader.grading.judge import judge_case
+from grader.vectors import CaseVector
 
 
 def tiers(error: float) -> float:
@@ -30,30 +25,6 @@ def tiers(error: float) -> float:
     if error <= 1e-4:
         return 0.5
     return 0.0
-
-
-def make_case(
-    inputs: Mapping[str, np.ndarray],
-    expected: Mapping[str, np.ndarray],
-    split: str = "public",
-    check: str = "elementwise",
-    params: Mapping[str, object] | None = None,
-    function: str = "affine_backward",
-) -> CaseVector:
-    names = list(expected) or ["out"]
-    return CaseVector(
-        id=f"{function}.t",
-        function=function,
-        name="t",
-        split=split,
-        seed=None,
-        calls=(),
-        outputs=tuple(Output(n, {"var": n}, None) for n in names),
-        check=check,
-        params=params or {},
-        inputs=dict(inputs),
-        expected=dict(expected),
-    )
 
 
 def judge(
@@ -481,7 +452,9 @@ def test_dropout_backward_needs_the_forward_out_in_the_shape_of_x() -> None:
 def test_judge_case_checks_every_output_in_order() -> None:
     case = make_case({}, {"dx": np.array([1.0]), "dw": np.array([2.0])})
     kinds = {"dx": "ndarray", "dw": "None"}
-    checks = judge_case(case, {"dx": np.array([1.0])}, kinds, {}, tiers, "keep")
+    checks = judge_case(
+        case, values={"dx": np.array([1.0])}, kinds=kinds, rejected={}, credit=tiers, p_means="keep"
+    )
     assert [c.output for c in checks] == ["dx", "dw"]
     assert [c.status for c in checks] == ["pass", "fail"]
     assert "still a stub" in checks[1].message
@@ -490,15 +463,26 @@ def test_judge_case_checks_every_output_in_order() -> None:
 def test_judge_case_reports_a_rejected_output() -> None:
     case = make_case({}, {"out": np.array([1.0])})
     rejected = {"out": "not an .npy payload"}
-    checks = judge_case(case, {}, {"out": "ndarray"}, rejected, tiers, "keep")
+    checks = judge_case(
+        case, values={}, kinds={"out": "ndarray"}, rejected=rejected, credit=tiers, p_means="keep"
+    )
     assert checks[0].message == "out could not be read: not an .npy payload"
 
 
 def test_judge_case_reveals_expected_values_only_for_public_cases() -> None:
     values = {"out": np.array([1.0, 2.0])}
     expected = {"out": np.array([1.0, 2.2])}
-    public = judge_case(make_case({}, expected), values, {}, {}, tiers, "keep")
-    hidden = judge_case(make_case({}, expected, split="hidden"), values, {}, {}, tiers, "keep")
+    public = judge_case(
+        make_case({}, expected), values=values, kinds={}, rejected={}, credit=tiers, p_means="keep"
+    )
+    hidden = judge_case(
+        make_case({}, expected, split="hidden"),
+        values=values,
+        kinds={},
+        rejected={},
+        credit=tiers,
+        p_means="keep",
+    )
     assert public[0].message.endswith("expected 2.2")
     assert "expected" not in hidden[0].message
 
@@ -507,13 +491,20 @@ def test_judge_case_scores_only_dx_for_dropout_backward() -> None:
     case = backward_case()
     mask, out = forward_out(case)
     values = {"out": out, "dx": case.inputs["dout"] * mask / P}
-    checks = judge_case(case, values, {}, {}, tiers, "keep")
+    checks = judge_case(case, values=values, kinds={}, rejected={}, credit=tiers, p_means="keep")
     assert [(c.output, c.credit) for c in checks] == [("dx", 1.0)]
 
 
 def test_judge_case_fails_dropout_backward_without_a_forward_out() -> None:
     case = backward_case()
-    checks = judge_case(case, {"dx": np.zeros((100, 100))}, {"out": "None"}, {}, tiers, "keep")
+    checks = judge_case(
+        case,
+        values={"dx": np.zeros((100, 100))},
+        kinds={"out": "None"},
+        rejected={},
+        credit=tiers,
+        p_means="keep",
+    )
     assert [(c.output, c.credit) for c in checks] == [("dx", 0.0)]
     assert checks[0].message == "the forward's out is not a numeric array"
 

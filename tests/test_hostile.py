@@ -65,14 +65,10 @@ from support import (
 )
 
 from grader.api import grade_one
+from grader.config.rubric import load_rubric
 from grader.report import json_report
-from grader.rubric import load_rubric
-from grader.sandbox import (
-    OUTPUT_CAP,
-    SandboxConfig,
-    discover_runtime,
-    unreadable_by_others,
-)
+from grader.sandbox.runtime import discover_runtime, unreadable_by_others
+from grader.sandbox.worker import OUTPUT_CAP, SandboxConfig
 
 HOSTILE = ZOO / "hostile"
 VECTORS = ROOT / "assignments" / "modular_layers" / "vectors"

@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
-import io
 import json
 
-from rich.console import Console
-
-from grader.compare import Check
+from grader.config.rubric import FunctionRubric
+from grader.grading.compare import Check
+from grader.grading.score import CaseResult, FunctionResult, GradeResult
 from grader.report import json_report, terminal
-from grader.rubric import FunctionRubric
-from grader.run import Failure
-from grader.score import CaseResult, FunctionResult, GradeResult
+from grader.sandbox.results import Failure
 
 
 def result(message: str) -> GradeResult:
     rubric = FunctionRubric("relu_forward", 5.0, {})
     case = CaseResult(
-        "relu_forward.seed",
-        "public",
-        rubric,
-        (),
-        Failure("error", message, line=7, traceback="Traceback ...\nValueError"),
-        0.01,
+        case_id="relu_forward.seed",
+        split="public",
+        rubric=rubric,
+        checks=(),
+        failure=Failure("error", message, line=7, traceback="Traceback ...\nValueError"),
+        seconds=0.01,
     )
     passing = CaseResult(
-        "relu_forward.n1", "hidden", rubric, (Check("out", 1.0, "out matches", 0.0),), None, 0.01
+        case_id="relu_forward.n1",
+        split="hidden",
+        rubric=rubric,
+        checks=(Check("out", 1.0, "out matches", 0.0),),
+        failure=None,
+        seconds=0.01,
     )
-    fn = FunctionResult("relu_forward", 5.0, (case, passing), missing=False)
+    fn = FunctionResult(name="relu_forward", max_score=5.0, cases=(case, passing), missing=False)
     return GradeResult(
-        "[bold]sub[/bold]", "cs231n.layers", True, ("public", "hidden"), (fn,), None, "", 0.1
+        submission="[bold]sub[/bold]",
+        module="cs231n.layers",
+        sandboxed=True,
+        splits=("public", "hidden"),
+        functions=(fn,),
+        import_failure=None,
+        output="",
+        seconds=0.1,
     )
 
 
 def render(res: GradeResult, verbose: bool = False) -> str:
-    buf = io.StringIO()
-    terminal.render(res, Console(file=buf, width=200, no_color=True), verbose)
-    return buf.getvalue()
+    return terminal.render(res, verbose, width=200)
 
 
 def test_markup_in_student_text_is_printed_literally() -> None:
@@ -64,13 +71,14 @@ def test_json_report_carries_the_table_and_the_cases() -> None:
 
 
 def test_student_text_in_plots_is_not_read_as_mathematics() -> None:
-    from grader.report import html
+    from grader.batch import html
+    from grader.batch.summary import ClassSummary, FunctionStats
 
-    summary = {
-        "students": 1, "graded": 1, "errors": 0, "mean": 0.0, "median": 0.0, "max_score": 55,
-        "functions": {"relu_forward": {"pass_rate": 0.0, "mean": 0.0}},
-        "reasons": [["could not run: $\\undefinedcmd$", 1]],
-        "failed": [], "totals": {"a": 0.0}, "seconds": {"a": 0.1},
-    }  # fmt: skip
+    summary = ClassSummary(
+        students=1, graded=1, errors=0, max_score=55, mean=0.0, median=0.0, missing=(),
+        unknown=(), functions={"relu_forward": FunctionStats(pass_rate=0.0, mean=0.0)},
+        reasons=(("could not run: $\\undefinedcmd$", 1),), slowest=(("a", 0.1),), failed=(),
+        totals={"a": 0.0}, seconds={"a": 0.1},
+    )  # fmt: skip
     page = html.render(summary, "class")
     assert page.count("data:image/png;base64,") == 4

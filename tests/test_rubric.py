@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from grader.rubric import Rubric, RubricError, Tier, load_rubric, parse_rubric
+from grader.config.rubric import Rubric, Tier, load_rubric, parse_rubric
+from grader.errors import RubricError
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = {"vectors": "vectors", "functions": {"affine_forward": {"points": 10}}}

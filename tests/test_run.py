@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from grader.run import notebook_report
+from grader.sandbox.results import CellError, NotebookRun
+from grader.sandbox.run import notebook_run
 
 
 def test_a_forged_notebook_report_is_reduced_to_what_the_grader_reads() -> None:
     forged = {"errors": {"x": 1}, "timeouts": "all", "skipped": [3, "4", None], "extra": 1}
-    assert notebook_report(forged) == {"errors": [], "timeouts": [], "skipped": [3]}
-    assert notebook_report("not a dict") is None
+    assert notebook_run(forged) == NotebookRun(errors=(), timeouts=(), skipped=(3,))
+    assert notebook_run("not a dict") is None
+
+
+def test_a_forged_cell_error_keeps_only_numbers_and_text() -> None:
+    forged = {"errors": [{"cell": "2", "line": 3.0, "error": ["x"] * 300}, "not a dict"]}
+    (error,) = notebook_run(forged).errors  # type: ignore[union-attr]
+    assert error.cell is None and error.line is None
+    assert len(error.error) == 500
 
 
 def test_a_real_notebook_report_passes_through() -> None:
@@ -17,4 +25,8 @@ def test_a_real_notebook_report_passes_through() -> None:
         "timeouts": [4],
         "skipped": [],
     }
-    assert notebook_report(report) == report
+    assert notebook_run(report) == NotebookRun(
+        errors=(CellError(cell=2, line=3, error="NameError: name 'x' is not defined"),),
+        timeouts=(4,),
+        skipped=(),
+    )

@@ -12,16 +12,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from grader.calls import write_message
-from grader.transport import (
-    MAX_HEADER,
-    MAX_MESSAGE,
-    Closed,
-    Deadline,
-    Reader,
-    TransportError,
-    parse_npy,
-)
+from grader.errors import Closed, Deadline, TransportError
+from grader.sandbox.inside.frames import MAX_HEADER, write_message
+from grader.sandbox.transport import MAX_MESSAGE, Reader, parse_npy
 
 
 def npy(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:

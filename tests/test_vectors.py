@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.vectors import SPLITS, VectorError, load_vectors, save_npz
+from grader.config.choices import SPLITS
+from grader.errors import VectorError
+from grader.vectors import load_vectors, save_npz
 from reference.build import build
 from reference.gradient_check import rel_error
 

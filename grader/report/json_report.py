@@ -16,11 +16,12 @@ Schema ``layergrade.result/1`` (fields are only ever added within a version):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from grader import __version__
-from grader.run import Failure
-from grader.score import CaseResult, FunctionResult, GradeResult
+from grader.grading.score import CaseResult, FunctionResult, GradeResult
+from grader.sandbox.results import Failure
 
 SCHEMA = "layergrade.result/1"
 
@@ -88,3 +89,8 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
         "functions": [function_dict(f) for f in result.functions],
         "output": result.output,
     }
+
+
+def render(result: GradeResult, verbose: bool = False) -> str:
+    """The JSON text: everything is in it, so ``verbose`` changes nothing."""
+    return json.dumps(to_dict(result), indent=2) + "\n"

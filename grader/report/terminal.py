@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.score import FunctionResult, GradeResult
+from grader.grading.score import FunctionResult, GradeResult
 
 STYLES = {"pass": "green", "partial": "yellow", "fail": "red", "missing": "red"}
 
@@ -20,7 +22,18 @@ def worst(function: FunctionResult) -> str:
     return ", ".join(f"{k} {v:.0e}" for k, v in errors.items()) if errors else "-"
 
 
-def render(result: GradeResult, console: Console, verbose: bool = False) -> None:
+# Width of the table in a file: wide enough for most reasons on one line.
+FILE_WIDTH = 120
+
+
+def render(result: GradeResult, verbose: bool = False, width: int = FILE_WIDTH) -> str:
+    """The report as plain text, ``width`` columns wide."""
+    buffer = io.StringIO()
+    show(result, Console(file=buffer, width=width, no_color=True), verbose)
+    return buffer.getvalue()
+
+
+def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
     sandbox = "sandboxed" if result.sandboxed else "NOT sandboxed (process limits only)"
     console.print(
         Text.assemble(

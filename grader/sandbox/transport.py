@@ -1,9 +1,8 @@
-"""Reading the worker's frames: length-capped, deadline-bound, and never unpickling.
+"""Reading the worker's messages: length-capped, deadline-bound, and never unpickling.
 
-A message is a sequence of parts, each an 8-byte big-endian length then that many bytes:
-first a JSON header, then one ``.npy`` payload per entry of ``header["arrays"]``.
-The ``.npy`` header (dtype, shape) is checked against the payload length before any
-array is built, and only plain numeric dtypes are accepted.
+The format is defined once, in inside/frames.py. Here every length is checked against
+its cap before it is read, and each ``.npy`` header (dtype, shape) against the payload's
+length before any array is built; only plain numeric dtypes are accepted.
 """
 
 from __future__ import annotations
@@ -20,25 +19,14 @@ from typing import Any
 
 import numpy as np
 
-LENGTH = struct.Struct(">Q")
-MAX_HEADER = 64 * 1024
+from grader.errors import Closed, Deadline, TransportError
+from grader.sandbox.inside.frames import LENGTH, MAX_HEADER, encode_request
+
 # A case's outputs are at most a few arrays of the size of its inputs; the largest stored
 # input is 500x500 float64 (2 MB), so 32 MB leaves room without letting a worker flood us.
 MAX_MESSAGE = 32 * 1024 * 1024
 NPY_MAGIC = b"\x93NUMPY"
 NUMERIC_KINDS = "biuf"
-
-
-class TransportError(Exception):
-    """The worker sent something that is not a well-formed message."""
-
-
-class Deadline(Exception):
-    """No complete message arrived in time."""
-
-
-class Closed(Exception):
-    """The worker closed its end (it exited or was killed)."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +37,8 @@ class Message:
     rejected: dict[str, str]
 
 
-def send(fd: int, obj: dict[str, Any]) -> None:
-    data = json.dumps(obj).encode()
-    os.write(fd, LENGTH.pack(len(data)) + data)
+def send(fd: int, request: dict[str, Any]) -> None:
+    os.write(fd, encode_request(request))
 
 
 class Reader:

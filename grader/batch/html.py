@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
 
 import matplotlib
 
@@ -15,6 +14,8 @@ matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from grader.batch.summary import ClassSummary  # noqa: E402
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -32,18 +33,18 @@ def png(fig: Figure) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def histogram(summary: dict[str, Any]) -> str:
+def histogram(summary: ClassSummary) -> str:
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.hist(list(summary["totals"].values()), bins=20, range=(0, summary["max_score"] or 1))
+    ax.hist(list(summary.totals.values()), bins=20, range=(0, summary.max_score or 1))
     ax.set_xlabel("total points")
     ax.set_ylabel("students")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return png(fig)
 
 
-def pass_rates(summary: dict[str, Any]) -> str:
-    names = list(summary["functions"])
-    rates = [100 * summary["functions"][n]["pass_rate"] for n in names]
+def pass_rates(summary: ClassSummary) -> str:
+    names = list(summary.functions)
+    rates = [100 * summary.functions[n].pass_rate for n in names]
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1))
     ax.barh(names[::-1], rates[::-1])
     ax.set_xlim(0, 100)
@@ -51,8 +52,8 @@ def pass_rates(summary: dict[str, Any]) -> str:
     return png(fig)
 
 
-def mistakes(summary: dict[str, Any]) -> str:
-    reasons = summary["reasons"][:8]
+def mistakes(summary: ClassSummary) -> str:
+    reasons = summary.reasons[:8]
     if not reasons:
         return "<p>No mistakes: every graded function passed.</p>"
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(reasons) + 1))
@@ -63,28 +64,27 @@ def mistakes(summary: dict[str, Any]) -> str:
     return png(fig)
 
 
-def timing(summary: dict[str, Any]) -> str:
+def timing(summary: ClassSummary) -> str:
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.hist(list(summary["seconds"].values()), bins=20)
+    ax.hist(list(summary.seconds.values()), bins=20)
     ax.set_xlabel("seconds to grade one submission")
     ax.set_ylabel("students")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return png(fig)
 
 
-def render(summary: dict[str, Any], title: str) -> str:
+def render(summary: ClassSummary, title: str) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{100 * f['pass_rate']:.0f}%</td>"
-        f"<td>{f['mean']:g}</td></tr>"
-        for name, f in summary["functions"].items()
+        f"<tr><td>{html.escape(name)}</td><td>{100 * f.pass_rate:.0f}%</td><td>{f.mean:g}</td></tr>"
+        for name, f in summary.functions.items()
     )
-    failed = "".join(f"<li>{html.escape(s)}</li>" for s in summary["failed"]) or "<li>none</li>"
+    failed = "".join(f"<li>{html.escape(s)}</li>" for s in summary.failed) or "<li>none</li>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>{summary["students"]} students, {summary["graded"]} graded, {summary["errors"]} not gradable;
-mean {summary["mean"]:g}, median {summary["median"]:g} of {summary["max_score"]:g} points.</p>
+<p>{summary.students} students, {summary.graded} graded, {summary.errors} not gradable;
+mean {summary.mean:g}, median {summary.median:g} of {summary.max_score:g} points.</p>
 <h2>Distribution of totals</h2>{histogram(summary)}
 <h2>Pass rate per function</h2>{pass_rates(summary)}
 <table><tr><th>function</th><th>full marks</th><th>mean points</th></tr>{rows}</table>

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from grader.compare import Check, judge_case
-from grader.rubric import FunctionRubric, Rubric
-from grader.run import CaseOutcome, Failure, RunResult
+from grader.config.choices import Split
+from grader.config.rubric import FunctionRubric, Rubric
+from grader.grading.compare import Check
+from grader.grading.judge import judge_case
+from grader.sandbox.results import CaseOutcome, Failure, NotebookRun, RunResult
+from grader.submission.python2 import PYTHON2, looks_like_python2
+from grader.submission.stage import Mode
 from grader.vectors import CaseVector
+
+FunctionStatus = Literal["pass", "partial", "fail", "missing"]
 
 
 @dataclass(frozen=True)
 class CaseResult:
     case_id: str
-    split: str
+    split: Split
     rubric: FunctionRubric
     checks: tuple[Check, ...]
     failure: Failure | None
@@ -65,7 +70,7 @@ class FunctionResult:
         return round(self.max_score * sum(c.credit for c in self.cases) / len(self.cases), 2)
 
     @property
-    def status(self) -> str:
+    def status(self) -> FunctionStatus:
         if self.missing:
             return "missing"
         if self.score >= self.max_score:
@@ -98,12 +103,12 @@ class GradeResult:
     submission: str
     module: str
     sandboxed: bool
-    splits: tuple[str, ...]
+    splits: tuple[Split, ...]
     functions: tuple[FunctionResult, ...]
     import_failure: Failure | None
     output: str
     seconds: float
-    mode: str = "module"
+    mode: Mode = "module"
     # What the student should know beyond the table: which source was graded, what
     # happened when the notebook ran, definitions given twice.
     notes: tuple[str, ...] = ()
@@ -124,43 +129,41 @@ def case_result(
     if outcome.failure is None:
         checks = judge_case(
             case,
-            outcome.values,
-            outcome.kinds,
-            outcome.rejected,
-            rubric.credit,
-            rubric.dropout_p_means,
+            values=outcome.values,
+            kinds=outcome.kinds,
+            rejected=outcome.rejected,
+            credit=rubric.credit,
+            p_means=rubric.dropout_p_means,
         )
     return CaseResult(
-        case.id,
-        case.split,
-        function,
-        checks,
-        outcome.failure,
-        outcome.seconds,
-        outcome.mutated,
+        case_id=case.id,
+        split=case.split,
+        rubric=function,
+        checks=checks,
+        failure=outcome.failure,
+        seconds=outcome.seconds,
+        mutated=outcome.mutated,
     )
 
 
-def notebook_notes(report: Mapping[str, Any], cell_seconds: float) -> tuple[str, ...]:
+def notebook_notes(run: NotebookRun, cell_seconds: float) -> tuple[str, ...]:
     """Sentences about a notebook's execution, from the worker's report."""
     notes = []
-    for error in report.get("errors", [])[:5]:
-        if isinstance(error, dict):
-            line = f", line {error['line']}" if isinstance(error.get("line"), int) else ""
-            message = str(error.get("error"))[:300]
-            if message.startswith("SyntaxError") and "print" in message:
-                message += "; this looks like Python 2 code, and the grader runs Python 3"
-            notes.append(f"cell {error.get('cell')}{line}: {message}")
-    for cell in report.get("timeouts", [])[:5]:
+    for error in run.errors[:5]:
+        line = f", line {error.line}" if error.line is not None else ""
+        message = error.error[:300]
+        if looks_like_python2(message):
+            message += f"; {PYTHON2}"
+        notes.append(f"cell {error.cell}{line}: {message}")
+    for cell in run.timeouts[:5]:
         notes.append(
             f"cell {cell} did not finish within {cell_seconds:g} s (training or loading data?): "
             "it was stopped, and the functions defined before it are graded"
         )
-    skipped = report.get("skipped", [])
-    if skipped:
+    if run.skipped:
         notes.append(
-            f"{len(skipped)} cell(s) from cell {skipped[0]} on did not run: the notebook's "
-            "time ran out"
+            f"{len(run.skipped)} cell(s) from cell {run.skipped[0]} on did not run: the "
+            "notebook's time ran out"
         )
     return tuple(notes)
 
@@ -169,23 +172,29 @@ def grade(
     rubric: Rubric,
     cases: tuple[CaseVector, ...],
     run: RunResult,
+    *,
     submission: str,
-    splits: tuple[str, ...],
-    mode: str = "module",
+    splits: tuple[Split, ...],
+    mode: Mode = "module",
     notes: tuple[str, ...] = (),
 ) -> GradeResult:
+    """Score ``run`` (the outcomes of ``cases``) with ``rubric``."""
     outcomes = {o.case_id: o for o in run.outcomes}
     results = []
     for function in rubric.functions:
         mine = [c for c in cases if c.function == function.name]
         results.append(
             FunctionResult(
-                function.name,
-                function.points,
-                tuple(case_result(c, outcomes[c.id], function, rubric) for c in mine),
+                name=function.name,
+                max_score=function.points,
+                cases=tuple(case_result(c, outcomes[c.id], function, rubric) for c in mine),
                 missing=run.import_failure is None and function.name not in run.functions,
             )
         )
+    if run.notebook is not None:
+        notes += notebook_notes(run.notebook, rubric.limits.cell_seconds)
+        if not run.functions:
+            notes += ("the notebook defines none of the graded functions",)
     return GradeResult(
         submission=submission,
         module=run.module,
@@ -196,11 +205,5 @@ def grade(
         output=run.output,
         seconds=run.seconds,
         mode=mode,
-        notes=notes
-        + (notebook_notes(run.notebook, rubric.limits.cell_seconds) if run.notebook else ())
-        + (
-            ("the notebook defines none of the graded functions",)
-            if run.notebook is not None and not run.functions
-            else ()
-        ),
+        notes=notes,
     )

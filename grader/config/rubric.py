@@ -25,15 +25,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from grader.sandbox import Limits
-
-
-class RubricError(Exception):
-    """The rubric is invalid; the message names the key and the fix."""
+from grader.config.choices import (
+    CASES_CHOICES,
+    DROPOUT_MEANINGS,
+    SOURCES,
+    CasesChoice,
+    DropoutMeaning,
+    Source,
+    Split,
+    splits_of,
+)
+from grader.config.limits import Limits
+from grader.errors import RubricError
 
 
 @dataclass(frozen=True)
@@ -57,17 +64,17 @@ class FunctionRubric:
 class Rubric:
     path: Path
     vectors: Path
-    cases: str
-    dropout_p_means: str
+    cases: CasesChoice
+    dropout_p_means: DropoutMeaning
     module: str | None
-    source: str
+    source: Source
     tolerances: tuple[Tier, ...]
     limits: Limits
     functions: tuple[FunctionRubric, ...]
 
     @property
-    def splits(self) -> tuple[str, ...]:
-        return ("public", "hidden") if self.cases == "all" else (self.cases,)
+    def splits(self) -> tuple[Split, ...]:
+        return splits_of(self.cases)
 
     def credit(self, rel_error: float) -> float:
         for tier in self.tolerances:
@@ -95,10 +102,10 @@ FUNCTION_KEYS: dict[str, str] = {
     "points": "points for this function",
     "checks": "weight per output",
 }
-CHOICES = {
-    "cases": ("all", "public", "hidden"),
-    "dropout_p_means": ("keep", "drop"),
-    "source": ("auto", "module", "notebook"),
+CHOICES: dict[str, tuple[str, ...]] = {
+    "cases": CASES_CHOICES,
+    "dropout_p_means": DROPOUT_MEANINGS,
+    "source": SOURCES,
 }
 
 
@@ -203,10 +210,11 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
     return Rubric(
         path=path,
         vectors=(path.parent / str(data["vectors"])).resolve(),
-        cases=data.get("cases", "all"),
-        dropout_p_means=data.get("dropout_p_means", "keep"),
+        # Checked against CHOICES above.
+        cases=cast(CasesChoice, data.get("cases", "all")),
+        dropout_p_means=cast(DropoutMeaning, data.get("dropout_p_means", "keep")),
         module=module,
-        source=data.get("source", "auto"),
+        source=cast(Source, data.get("source", "auto")),
         tolerances=parse_tolerances(data.get("tolerances"), f"{where}: tolerances"),
         limits=parse_limits(data.get("limits"), f"{where}: limits"),
         functions=parse_functions(data.get("functions"), f"{where}: functions"),

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.loader import MAX_FILES, MAX_TOTAL_BYTES, Submission, SubmissionError, stage
+from grader.config.options import SourceOptions
+from grader.errors import SubmissionError
+from grader.submission.files import MAX_FILES, MAX_TOTAL_BYTES
+from grader.submission.stage import Submission, stage
 
 LAYERS = "def affine_forward(x, w, b):\n    return x @ w + b, (x, w, b)\n"
 
@@ -38,7 +41,7 @@ class Stager:
         self.folders: list[tempfile.TemporaryDirectory[str]] = []
 
     def __call__(self, path: Path, module: str | None = None) -> Submission:
-        submission, folder = stage(path, module)
+        submission, folder = stage(path, SourceOptions(module=module))
         self.folders.append(folder)
         return submission
 
@@ -64,7 +67,7 @@ def staged_files(submission: Submission) -> dict[str, str]:
 
 def stage_error(path: Path, module: str | None = None) -> str:
     with pytest.raises(SubmissionError) as info:
-        stage(path, module)
+        stage(path, SourceOptions(module=module))
     return str(info.value)
 
 

@@ -8,20 +8,28 @@ takes the grader down with it.
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-import numpy as np
-
-from grader.sandbox import Limits, SandboxConfig, Worker
-from grader.transport import Closed, Deadline, Message, TransportError
-from grader.vectors import CaseVector, save_npz
+from grader.config.limits import Limits
+from grader.errors import Closed, Deadline, TransportError
+from grader.sandbox.job import Job
+from grader.sandbox.results import (
+    FAILURE_STATUSES,
+    CaseOutcome,
+    CellError,
+    Failure,
+    FailureStatus,
+    NotebookRun,
+    RunResult,
+)
+from grader.sandbox.transport import Message
+from grader.sandbox.worker import SandboxConfig, Worker
+from grader.submission.python2 import PYTHON2, looks_like_python2
+from grader.submission.stage import Submission
+from grader.vectors import CaseVector
 
 # Time the worker needs, beyond its own per-case limit, to kill the case and report it.
 GRACE_SECONDS = 2.0
@@ -32,79 +40,16 @@ MAX_WORKERS = 4
 WINDOW = 8
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Why the student's code did not produce a usable value."""
-
-    status: str
-    message: str
-    line: int | None = None
-    file: str | None = None
-    traceback: str | None = None
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    """What came back for one case. Only ``values`` is data the grader checks itself;
-    ``kinds``, ``mutated`` (and RunResult.functions) are the worker's description of the
-    submission, computed where student code runs: they shape feedback, never credit
-    beyond what ``values`` earns."""
-
-    case_id: str
-    seconds: float
-    values: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
-    kinds: Mapping[str, str] = field(default_factory=dict)
-    rejected: Mapping[str, str] = field(default_factory=dict)
-    failure: Failure | None = None
-    # "function:argument" for each array argument the submission changed in place.
-    mutated: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RunResult:
-    module: str
-    sandboxed: bool
-    outcomes: tuple[CaseOutcome, ...]
-    import_failure: Failure | None
-    functions: tuple[str, ...]
-    # For a notebook: what executing it did, as the worker reported it.
-    notebook: Mapping[str, Any] | None
-    output: str
-    seconds: float
-
-
-class Job:
-    """The inputs of a set of cases, written once to a folder the worker can read."""
-
-    def __init__(self, cases: Sequence[CaseVector]) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="layergrade-job-")
-        self.path = Path(self._dir.name)
-        self.path.chmod(0o755)
-        self.cases = tuple(cases)
-        (self.path / "job.json").write_text(json.dumps({"cases": [c.spec() for c in cases]}))
-        arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
-        save_npz(self.path / "inputs.npz", arrays)
-        for p in self.path.iterdir():
-            p.chmod(0o644)
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-    def __enter__(self) -> Job:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def failure_from(header: Mapping[str, object], default: str) -> Failure:
+def failure_from(header: Mapping[str, object], default: FailureStatus) -> Failure:
     def text(key: str) -> str | None:
         value = header.get(key)
         return str(value)[:4000] if value is not None else None
 
     line = header.get("line")
+    status = header.get("status", default)
     return Failure(
-        status=str(header.get("status", default))[:40],
+        # The worker runs student code: a status it made up counts as an error.
+        status=status if status in FAILURE_STATUSES else "error",
         message=text("error") or default,
         line=line if type(line) is int else None,
         file=text("file"),
@@ -151,30 +96,33 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
     return CaseOutcome(case_id, seconds, failure=failure_from(header, "error"))
 
 
-def notebook_report(raw: object) -> dict[str, Any] | None:
-    """The worker's account of running a notebook, reduced to the shape the grader reads:
+def notebook_run(raw: object) -> NotebookRun | None:
+    """The worker's account of running a notebook, reduced to what the grader reads:
     the worker runs student code, so its message may be anything."""
     if type(raw) is not dict:
         return None
 
-    def cells(key: str) -> list[int]:
+    def cells(key: str) -> tuple[int, ...]:
         values = raw.get(key)
-        return [v for v in values if type(v) is int][:100] if type(values) is list else []
+        return tuple(v for v in values if type(v) is int)[:100] if type(values) is list else ()
+
+    def number(value: object) -> int | None:
+        return value if type(value) is int else None
 
     errors = raw.get("errors")
-    return {
-        "errors": [
-            {
-                "cell": e.get("cell") if type(e.get("cell")) is int else None,
-                "line": e.get("line") if type(e.get("line")) is int else None,
-                "error": str(e.get("error"))[:500],
-            }
+    return NotebookRun(
+        errors=tuple(
+            CellError(
+                cell=number(e.get("cell")),
+                line=number(e.get("line")),
+                error=str(e.get("error"))[:500],
+            )
             for e in (errors if type(errors) is list else [])[:100]
             if type(e) is dict
-        ],
-        "timeouts": cells("timeouts"),
-        "skipped": cells("skipped"),
-    }
+        ),
+        timeouts=cells("timeouts"),
+        skipped=cells("skipped"),
+    )
 
 
 def not_run(cases: Iterable[CaseVector], reason: str) -> list[CaseOutcome]:
@@ -185,6 +133,7 @@ def serve_cases(
     worker: Worker,
     pending: deque[CaseVector],
     limits: Limits,
+    *,
     budget_end: float,
     outcomes: list[CaseOutcome],
 ) -> None:
@@ -228,10 +177,8 @@ def serve_cases(
 def import_hint(failure: Failure) -> Failure:
     """Add what a student needs to know to the usual reasons an import fails."""
     hint = ""
-    if failure.message.startswith("SyntaxError") and (
-        "Missing parentheses" in failure.message or "print" in failure.message
-    ):
-        hint = "; this looks like Python 2 code, and the grader runs Python 3 (print(...), //)"
+    if looks_like_python2(failure.message):
+        hint = f"; {PYTHON2} (print(...), //)"
     elif failure.message.startswith("ModuleNotFoundError"):
         hint = "; your code can use numpy and the standard library, and its own files"
     return replace(failure, message=failure.message + hint) if hint else failure
@@ -241,14 +188,13 @@ def start_worker(
     config: SandboxConfig,
     limits: Limits,
     job: Job,
-    source: Path,
-    module: str,
+    submission: Submission,
     budget_end: float,
-    cells: str | None,
 ) -> tuple[Worker, Failure | None, Message | None]:
     """Start a worker and wait for it to import the module or run the notebook:
     (worker, failure, its "ready" message)."""
-    worker = Worker(config, limits, job.path, source, module, cells)
+    worker = Worker(config, limits, job, submission)
+    cells, module = submission.cells, submission.module
     import_end = time.monotonic() + limits.import_seconds
     if cells:
         import_end += limits.notebook_seconds + GRACE_SECONDS
@@ -277,38 +223,31 @@ def start_worker(
 
 
 def run_submission(
-    config: SandboxConfig,
-    limits: Limits,
-    job: Job,
-    source: Path,
-    module: str,
-    cells: str | None = None,
+    config: SandboxConfig, limits: Limits, job: Job, submission: Submission
 ) -> RunResult:
-    """Run every case of ``job`` on the submission's ``module`` found under ``source``, or
-    on what its notebook defines when ``cells`` names the notebook's cells file."""
+    """Run every case of ``job`` on the staged ``submission``: on its module, or on what
+    its notebook defines."""
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
     pending = deque(job.cases)
     output = bytearray()
     functions: tuple[str, ...] = ()
-    notebook: dict[str, Any] | None = None
+    notebook: NotebookRun | None = None
     import_failure: Failure | None = None
     restart_failure: Failure | None = None
     workers = 0
     while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
-        worker, failure, hello = start_worker(
-            config, limits, job, source, module, budget_end, cells
-        )
+        worker, failure, hello = start_worker(config, limits, job, submission, budget_end)
         try:
             if hello is not None:
                 raw = hello.header.get("functions")
                 if not functions and type(raw) is list:
                     functions = tuple(str(f) for f in raw)
                 if notebook is None:
-                    notebook = notebook_report(hello.header.get("notebook"))
-                serve_cases(worker, pending, limits, budget_end, outcomes)
+                    notebook = notebook_run(hello.header.get("notebook"))
+                serve_cases(worker, pending, limits, budget_end=budget_end, outcomes=outcomes)
         finally:
             worker.close()
             output += worker.output
@@ -330,7 +269,7 @@ def run_submission(
         reason = "not run: the worker kept dying"
     outcomes.extend(not_run(pending, reason))
     return RunResult(
-        module=module,
+        module=submission.module,
         sandboxed=config.sandboxed,
         outcomes=tuple(outcomes),
         import_failure=import_failure,

@@ -1,62 +1,21 @@
-"""The call interpreter and the message format, shared by the sandboxed worker and the
-staff-side vector builder (which calls the reference exactly as a submission is called).
+"""The call interpreter: run a case's calls against a namespace and describe what came back.
 
-Standard library and numpy only: inside the sandbox this file is imported by the worker
-script from its own folder, never as part of the grader package.
+Shared by the worker (on the submission's functions) and the staff-side vector builder
+(on the reference's), so that both are called in exactly the same way.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import struct
 import traceback
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-HEADER = struct.Struct(">Q")
+from .frames import npy_bytes
+
 MAX_TRACEBACK = 4000
-
-
-def encode_message(header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> bytes:
-    """One frame: 8-byte length, JSON header, then each .npy payload as its own part."""
-    header = dict(header, arrays=[[name, len(data)] for name, data in arrays.items()])
-    parts = [json.dumps(header).encode()]
-    parts.extend(arrays.values())
-    return b"".join(HEADER.pack(len(p)) + p for p in parts)
-
-
-def write_message(fd: int, header: dict[str, Any], arrays: Mapping[str, bytes] = {}) -> None:
-    write_all(fd, encode_message(header, arrays))
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def read_exact(fd: int, n: int) -> bytes:
-    chunks = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            raise EOFError("pipe closed")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_request(fd: int) -> dict[str, Any]:
-    (n,) = HEADER.unpack(read_exact(fd, HEADER.size))
-    request: dict[str, Any] = json.loads(read_exact(fd, n))
-    return request
-
-
-# The call interpreter ------------------------------------------------------------------
 
 
 class CallError(Exception):
@@ -165,9 +124,7 @@ def encode(value: Any) -> tuple[str, bytes | None]:
             return f"array of dtype {arr.dtype}", None
     else:
         return describe(value), None
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, arr, allow_pickle=False)
-    return kind, buf.getvalue()
+    return kind, npy_bytes(arr)
 
 
 def result_message(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -192,7 +149,7 @@ def describe_exception(exc: BaseException) -> str:
 def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:
     tb = exc.__traceback__
     frames = traceback.extract_tb(tb) if tb is not None else []
-    # The submission's frames: not those of this file or of the worker beside it.
+    # The submission's frames: not those of this file or of the other worker files beside it.
     ours = os.path.dirname(os.path.abspath(__file__))
     student = [f for f in frames if os.path.dirname(os.path.abspath(f.filename)) != ours]
     where = student[-1] if student else None

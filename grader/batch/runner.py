@@ -1,0 +1,192 @@
+"""Grade a whole class: in parallel, resumable, and never losing a graded result.
+
+Every result is written atomically to ``OUTDIR/results/<id>.json`` as soon as it is
+graded, keyed by a hash of the submission's bytes, the rubric, the vectors and the
+grader version: a rerun skips what is unchanged, so a batch killed at any moment loses
+only the submissions in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.api import grade_submission
+from grader.batch.entries import Entry, content_hash, find_entries, load_roster
+from grader.batch.gradebook import gradebook
+from grader.batch.records import StudentRecord
+from grader.batch.store import ResultStore, write_atomic
+from grader.batch.summary import ClassSummary, summarise
+from grader.config.options import SourceOptions
+from grader.config.rubric import Rubric
+from grader.errors import SubmissionError
+from grader.report import json_report, terminal
+from grader.sandbox.job import Job
+from grader.sandbox.worker import SandboxConfig
+from grader.vectors import CaseVector
+
+# Called after each graded submission with (its record, graded so far, to grade in all).
+Progress = Callable[[StudentRecord, int, int], None]
+# Feedback files are read in editors and LMS comment boxes: narrower than a terminal.
+FEEDBACK_WIDTH = 100
+
+
+class Batch:
+    """One batch run into ``outdir``; see the module docstring."""
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        cases: tuple[CaseVector, ...],
+        configs: Sequence[SandboxConfig],
+        *,
+        outdir: Path,
+        options: SourceOptions,
+        vectors_digest: str,
+    ) -> None:
+        self.rubric, self.cases, self.options = rubric, cases, options
+        self.store = ResultStore(outdir)
+        self.configs: queue.Queue[SandboxConfig] = queue.Queue()
+        for config in configs:
+            self.configs.put(config)
+        self.parallel = len(configs)
+        settings = json.dumps(
+            [__version__, vectors_digest, options.module, options.source, options.execute]
+        )
+        self.base = hashlib.sha256(rubric.path.read_bytes() + settings.encode()).hexdigest()
+        self.root = "\0"
+
+    def key(self, entry: Entry) -> str:
+        return hashlib.sha256((self.base + content_hash(entry.path)).encode()).hexdigest()
+
+    def grade(self, entry: Entry, key: str, name: str | None, job: Job) -> StudentRecord:
+        config = self.configs.get()
+        start = time.monotonic()
+        report: dict[str, Any] | None = None
+        error: str | None = None
+        host_error = False
+        try:
+            result = grade_submission(
+                entry.path, self.rubric, self.cases, config, job, options=self.options
+            )
+            # Students see their entry's name, not where the class lies on this machine.
+            result = replace(result, submission=entry.path.name)
+            report = scrub(json_report.to_dict(result), self.root)
+            self.store.save_feedback(entry.student, terminal.render(result, width=FEEDBACK_WIDTH))
+        except (SubmissionError, OSError) as exc:
+            report = None
+            error = str(exc) if isinstance(exc, SubmissionError) else f"{exc.strerror}: {exc}"
+            error = error.replace(self.root, "")
+            host_error = not isinstance(exc, SubmissionError)
+            self.store.save_feedback(entry.student, f"Not graded: {error}\n")
+        finally:
+            self.configs.put(config)
+        record = StudentRecord(
+            student=entry.student,
+            name=name,
+            key=key,
+            seconds=round(time.monotonic() - start, 3),
+            status="graded" if error is None else "error",
+            error=error,
+            host_error=host_error,
+            report=report,
+        )
+        self.store.save(record)
+        return record
+
+    def run(
+        self,
+        entries: Sequence[Entry],
+        roster: Mapping[str, str],
+        force: bool,
+        progress: Progress,
+    ) -> tuple[list[StudentRecord], Counter[str]]:
+        """Grade what changed; return every entry's record and how many were graded."""
+        counts: Counter[str] = Counter()
+        records: dict[str, StudentRecord] = {}
+        todo = []
+        # The folder holding the entries, as it appears in messages (then removed).
+        self.root = f"{entries[0].path.parent}{os.sep}" if entries else "\0"
+        for entry in entries:
+            try:
+                key = self.key(entry)
+            except OSError as exc:
+                key = f"unreadable:{exc.strerror}"
+            old = self.store.load(entry.student)
+            # An error of the host (a full disk) is tried again; the submission's own are kept.
+            if not force and old is not None and not old.host_error and old.key == key:
+                records[entry.student] = old
+                counts["unchanged"] += 1
+            else:
+                todo.append((entry, key))
+        with Job(self.cases) as job, ThreadPoolExecutor(self.parallel) as pool:
+            futures = [
+                pool.submit(self.grade, entry, key, roster.get(entry.student), job)
+                for entry, key in todo
+            ]
+            try:
+                for (entry, _), future in zip(todo, futures, strict=True):
+                    record = future.result()
+                    records[entry.student] = record
+                    counts["graded"] += 1
+                    counts["errors"] += record.status == "error"
+                    progress(record, counts["graded"], len(todo))
+            except BaseException:
+                # Ctrl-C: what is graded is on disk; stop instead of grading the rest.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return [records[e.student] for e in entries], counts
+
+
+def scrub(value: Any, text: str) -> Any:
+    """``value`` with ``text`` removed from every string in it."""
+    if isinstance(value, str):
+        return value.replace(text, "")
+    if isinstance(value, list):
+        return [scrub(v, text) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v, text) for k, v in value.items()}
+    return value
+
+
+def grade_class(
+    submissions: Path,
+    outdir: Path,
+    rubric: Rubric,
+    cases: tuple[CaseVector, ...],
+    configs: Sequence[SandboxConfig],
+    *,
+    vectors_digest: str,
+    options: SourceOptions,
+    roster_path: Path | None = None,
+    force: bool = False,
+    canvas: str | None = None,
+    progress: Progress = lambda record, done, total: None,
+) -> tuple[ClassSummary, Counter[str], list[Entry]]:
+    """Grade every entry of ``submissions`` into ``outdir``; return (summary, counts, entries)."""
+    from grader.batch import html as html_report
+
+    roster = load_roster(roster_path)
+    with tempfile.TemporaryDirectory(prefix="layergrade-class-") as scratch:
+        entries = find_entries(submissions, Path(scratch))
+        batch = Batch(
+            rubric, cases, configs, outdir=outdir, options=options, vectors_digest=vectors_digest
+        )
+        records, counts = batch.run(entries, roster, force, progress)
+    write_atomic(outdir / "gradebook.csv", gradebook(records, roster, rubric, canvas))
+    summary = summarise(records, roster, rubric)
+    write_atomic(outdir / "summary.json", json.dumps(summary.to_dict(), indent=1) + "\n")
+    title = f"{submissions.name}: {len(records)} submissions"
+    write_atomic(outdir / "report.html", html_report.render(summary, title))
+    return summary, counts, entries

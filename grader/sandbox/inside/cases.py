@@ -1,0 +1,128 @@
+"""One case in a forked child of the worker, with its own deadline.
+
+The child runs the case's calls, writes one message and exits; the worker reads the
+message, or kills the child when its deadline passes, and turns what happened into the
+message it forwards to the grader. A crash, a hang or an exit costs that case only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .calls import CallError, error_message, result_message, run_calls
+from .frames import MALFORMED, encode_message, message_length, write_message
+
+# Bound before any student code runs, which may replace the os module's functions.
+_fork, _exit = os.fork, os._exit
+
+# Children that answered and were killed, not yet reaped: waiting for an exiting process's
+# teardown would put it on every case's critical path.
+answered: list[int] = []
+
+
+def reap_answered() -> None:
+    for pid in list(answered):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            answered.remove(pid)
+
+
+class Child:
+    """The worker's side of one case running in a forked child."""
+
+    def __init__(
+        self,
+        namespace: Mapping[str, Any],
+        case: Mapping[str, Any],
+        inputs: Mapping[str, np.ndarray],
+        seconds: float,
+    ) -> None:
+        self.case_id = case["id"]
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.data = bytearray()
+        self.complete = self.closed = self.timed_out = self.malformed = False
+        self.fork_error: str | None = None
+        r, w = os.pipe()
+        try:
+            self.pid = _fork()
+        except OSError as exc:
+            # Typically the process limit, filled by processes an earlier case left behind.
+            self.pid, self.closed, self.fork_error = 0, True, str(exc)
+        else:
+            if self.pid == 0:
+                os.close(r)
+                # Its own process group, so that what the case starts can be ended with it.
+                os.setpgid(0, 0)
+                run_child(namespace, case, inputs, w)
+        os.close(w)
+        self.fd = r
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.closed or self.timed_out or self.malformed
+
+    def read(self) -> None:
+        chunk = os.read(self.fd, 1 << 20)
+        self.data += chunk
+        self.closed = not chunk
+        length = message_length(self.data)
+        if length == MALFORMED:
+            self.malformed = True
+        elif length is not None:
+            del self.data[length:]
+            self.complete = True
+
+    def answer(self) -> bytes:
+        """The message to forward: the child's own, or what became of it."""
+        os.close(self.fd)
+        base = {"type": "result", "case": self.case_id}
+        if self.fork_error is not None:
+            error = f"could not start a process for this case ({self.fork_error})"
+            return encode_message(dict(base, status="error", error=error))
+        for kill in (os.kill, os.killpg):
+            with contextlib.suppress(OSError):
+                kill(self.pid, signal.SIGKILL)
+        if self.complete:
+            answered.append(self.pid)
+            return bytes(self.data)
+        _, status = os.waitpid(self.pid, 0)
+        if self.malformed:
+            return encode_message(
+                dict(base, status="error", error="the case sent a garbled answer")
+            )
+        if self.timed_out:
+            return encode_message(dict(base, status="timeout", seconds=self.seconds))
+        if os.WIFSIGNALED(status):
+            sig = signal.Signals(os.WTERMSIG(status)).name
+            return encode_message(dict(base, status="killed", signal=sig))
+        code = os.WEXITSTATUS(status)
+        error = f"the process exited (code {code}) instead of returning: os._exit?"
+        return encode_message(dict(base, status="exit", error=error))
+
+
+def run_child(
+    namespace: Mapping[str, Any], case: Mapping[str, Any], inputs: Mapping[str, np.ndarray], w: int
+) -> None:
+    """The child's side: run the case, write one message, exit. Never returns."""
+    mutated: list[str] = []
+    try:
+        header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
+        header["mutated"] = mutated
+    except CallError as exc:
+        header, arrays = {"type": "result", "status": "bad_return", "error": str(exc)}, {}
+    except SystemExit as exc:
+        header, arrays = error_message(exc, "exit"), {}
+    except BaseException as exc:
+        header, arrays = error_message(exc), {}
+    try:
+        write_message(w, dict(header, case=case["id"]), arrays)
+    finally:
+        _exit(0)

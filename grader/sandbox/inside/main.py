@@ -1,0 +1,109 @@
+"""The worker: the untrusted side of grading, one process per submission.
+
+It receives inputs and never expected values. Everything it sends back is checked again
+by the grader: nothing here decides a score.
+
+Protocol (frames, see frames.py):
+  grader -> worker   {"case": CASE_ID} per request, {"quit": true} to stop
+  worker -> grader   {"type": "started"} once the grader's own setup is done, then
+                     {"type": "ready", "functions": [...], "notebook": ...} or
+                     {"type": "import_error", ...}, then one {"type": "result", ...} per
+                     request, followed by its arrays
+
+The grader starts it (grader/sandbox/worker.py) with ``-I -S`` and a bootstrap that puts
+this package's folder and numpy's on ``sys.path``, then calls ``main`` with its settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from .calls import error_message
+from .cells import hold_descendants, run_cells
+from .frames import write_message
+from .privileges import drop_privileges
+from .serve import serve
+
+# What student code commonly imports, loaded before the privilege drop where the worker's
+# uid may not be able to read the interpreter's files afterwards.
+PRELOAD = (
+    "copy", "math", "random", "itertools", "functools", "collections", "operator", "numbers",
+    "typing", "dataclasses", "string", "re", "time", "warnings", "numpy.linalg", "numpy.random",
+)  # fmt: skip
+
+
+def load_namespace(module: str, source_dir: str) -> dict[str, Any]:
+    sys.path.insert(0, source_dir)
+    os.chdir(source_dir)
+    return vars(importlib.import_module(module))
+
+
+def load_inputs(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def load_submission(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The submission's namespace, from its module or by running its notebook's cells;
+    and, for a notebook, the report of running it."""
+    if not config.get("cells"):
+        return load_namespace(config["module"], config["source"]), None
+    hold_descendants()
+    with open(config["cells"]) as f:
+        cells = json.load(f)
+    sys.path.insert(0, config["source"])
+    os.chdir(config["source"])
+    return run_cells(
+        cells,
+        float(config["cell_seconds"]),
+        float(config["notebook_seconds"]),
+        bool(config["contain"]),
+    )
+
+
+def main(settings: str) -> int:
+    config = json.loads(settings)
+    res_fd = config["res_fd"]
+    with open(os.path.join(config["job"], "job.json")) as f:
+        job = json.load(f)
+    inputs = load_inputs(os.path.join(config["job"], "inputs.npz"))
+    if config["preload"]:
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+    drop_privileges(config["limits"], config.get("uid"))
+    # Everything before this point is the grader's own setup; a failure there is not the
+    # student's, and the grader tells the two apart by this message.
+    write_message(res_fd, {"type": "started"})
+    sys.dont_write_bytecode = True
+    sys.argv = [config["module"]]
+    try:
+        namespace, notebook_report = load_submission(config)
+    except BaseException as exc:
+        header = error_message(exc, "import_error")
+        header["type"] = "import_error"
+        if isinstance(exc, SyntaxError):
+            header["line"], header["file"] = exc.lineno, os.path.basename(exc.filename or "")
+        write_message(res_fd, header)
+        return 0
+    wanted = {call["fn"] for c in job["cases"] for call in c["calls"]}
+    present = sorted(name for name in wanted if callable(namespace.get(name)))
+    write_message(res_fd, {"type": "ready", "functions": present, "notebook": notebook_report})
+    serve(
+        namespace,
+        {c["id"]: c for c in job["cases"]},
+        inputs,
+        req_fd=config["req_fd"],
+        res_fd=res_fd,
+        seconds=float(config["case_seconds"]),
+        parallel=int(config["parallel"]),
+        contain=bool(config["contain"]),
+    )
+    return 0

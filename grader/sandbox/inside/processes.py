@@ -1,0 +1,111 @@
+"""What /proc says about processes: owners, parents, and who descends from whom.
+
+Linux only. The grader reads it to find its worker uid's processes; the worker, to kill
+what a finished case left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+# How long killed processes may take to disappear (or become zombies) before we go on.
+SETTLE_SECONDS = 1.0
+
+
+def pids() -> list[int]:
+    """Every process visible here."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def pids_of(uid: int) -> list[int]:
+    """The processes visible here that belong to ``uid``."""
+    found = []
+    for pid in pids():
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                found.append(pid)
+    return found
+
+
+def stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None when the
+    process is gone. The name is skipped by its last ")": it may hold spaces and brackets."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 :].split()
+    except (OSError, ValueError):
+        return None
+
+
+def parent_map() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for pid in pids():
+        fields = stat_fields(pid)
+        if fields is not None and len(fields) > 1:
+            parents[pid] = int(fields[1])
+    return parents
+
+
+def ancestors_of(pid: int) -> set[int]:
+    """``pid`` and the processes it descends from (in a notebook run, the holder)."""
+    parents, found = parent_map(), {pid}
+    while parents.get(pid, 0) > 0 and parents[pid] not in found:
+        pid = parents[pid]
+        found.add(pid)
+    return found
+
+
+def descendants_of(roots: set[int]) -> set[int]:
+    """The processes visible here whose parent chain reaches one of ``roots``."""
+    parents = parent_map()
+    keep = set(roots)
+    changed = True
+    while changed:
+        grown = {pid for pid, parent in parents.items() if parent in keep}
+        changed = not grown <= keep
+        keep |= grown
+    return keep
+
+
+def gone(pid: int) -> bool:
+    """The process has exited: it no longer exists, or is a zombie waiting to be reaped."""
+    fields = stat_fields(pid)
+    return fields is None or fields[0] == b"Z"
+
+
+def kill_all(victims: Iterable[int]) -> list[int]:
+    """SIGKILL each of ``victims``; return those that were still there to kill."""
+    killed = []
+    for pid in victims:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+def settle(victims: Iterable[int], seconds: float = SETTLE_SECONDS) -> None:
+    """Wait until every one of ``victims`` is gone, for at most ``seconds``."""
+    waiting = list(victims)
+    end = time.monotonic() + seconds
+    while waiting and time.monotonic() < end:
+        waiting = [pid for pid in waiting if not gone(pid)]
+        if waiting:
+            time.sleep(0.001)
+
+
+def sweep(running: set[int]) -> None:
+    """Kill every process of our uid that neither descends from ``running`` nor is one of
+    our ancestors, and wait until they are gone.
+
+    What a finished case started (in its process group or not) would otherwise hold the
+    process limit or the CPU that later cases need. Safe only where every process of the
+    uid is this worker's (a uid or a pid namespace of its own).
+    """
+    keep = descendants_of(running) | ancestors_of(os.getpid())
+    strays = [pid for pid in pids_of(os.getuid()) if pid not in keep]
+    settle(kill_all(strays))

@@ -1,0 +1,58 @@
+"""A job: what every worker of a grading run reads, written once to a private folder.
+
+    job.json                  the cases' calls and output names (no expected values)
+    inputs.npz                the cases' inputs
+    lib/layergrade_inside/    the worker's own code: a copy of inside/, and nothing else
+
+The folder is readable by the worker's uid and mounted read-only into each sandbox: it
+is the only code of the grader's that a worker can see.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.sandbox import inside
+from grader.vectors import CaseVector, save_npz
+
+INSIDE = Path(inside.__file__).parent
+INSIDE_PACKAGE = "layergrade_inside"
+# The folder of the job that goes on the worker's sys.path.
+LIB = "lib"
+
+
+def inside_files() -> list[Path]:
+    """The files of the worker's package: every module of inside/."""
+    return sorted(INSIDE.glob("*.py"))
+
+
+class Job:
+    """The inputs of a set of cases and the worker's code, in a folder a worker can read."""
+
+    def __init__(self, cases: Sequence[CaseVector]) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="layergrade-job-")
+        self.path = Path(self._dir.name)
+        self.cases = tuple(cases)
+        (self.path / "job.json").write_text(json.dumps({"cases": [c.spec() for c in cases]}))
+        arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
+        save_npz(self.path / "inputs.npz", arrays)
+        package = self.path / LIB / INSIDE_PACKAGE
+        package.mkdir(parents=True)
+        for file in inside_files():
+            shutil.copyfile(file, package / file.name)
+        for p in self.path.rglob("*"):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        self.path.chmod(0o755)
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,112 @@
+"""What of the host's Python a worker needs: found once, from the running interpreter."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Host paths the worker needs, found once per grading run."""
+
+    executable: Path
+    stdlib: Path
+    libpython: Path | None
+    numpy_dir: Path
+    numpy_libs: Path | None
+    site_dirs: tuple[Path, ...]
+
+
+def discover_runtime() -> Runtime:
+    executable = Path(os.path.realpath(sys.executable))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    libpython = None
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        soname = sysconfig.get_config_var("INSTSONAME") or ""
+        candidate = Path(libdir) / soname
+        if soname and candidate.exists():
+            libpython = candidate
+    numpy_dir = Path(np.__file__).resolve().parent
+    libs = numpy_dir.with_name("numpy.libs")
+    sites = {Path(p) for p in site.getsitepackages()}
+    sites.add(Path(site.getusersitepackages()))
+    sites.add(Path(sysconfig.get_paths()["purelib"]))
+    sites.add(Path(sysconfig.get_paths()["platlib"]))
+    return Runtime(
+        executable=executable,
+        stdlib=stdlib,
+        libpython=libpython,
+        numpy_dir=numpy_dir,
+        numpy_libs=libs if libs.is_dir() else None,
+        site_dirs=tuple(sorted(p for p in sites if p.is_dir())),
+    )
+
+
+def unreadable_by_others(runtime: Runtime) -> Path | None:
+    """The first folder on the interpreter's paths that other users cannot enter, if any.
+
+    Without bubblewrap's bind mounts, a worker that drops root reads the interpreter and
+    numpy through their real paths.
+    """
+    for path in (runtime.stdlib, runtime.numpy_dir, runtime.executable.parent):
+        if path.stat().st_mode & 0o005 != 0o005:
+            return path
+        for folder in path.parents:
+            if not folder.stat().st_mode & 0o001:
+                return folder
+    return None
+
+
+# Imports what executing a notebook needs and prints the files of every loaded module.
+NOTEBOOK_IMPORTS = """
+import importlib, json, sys
+import IPython.core.interactiveshell, traitlets.config
+for name in ("matplotlib.pyplot", "matplotlib_inline.backend_inline"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values())]))
+"""
+
+
+@functools.cache
+def notebook_site() -> tuple[Path, ...]:
+    """What executing a notebook needs besides numpy: IPython and its dependencies, and
+    matplotlib where installed (notebooks import pyplot in their first cell).
+
+    Found by importing them in a fresh interpreter (so nothing of the grader's own comes
+    along) and keeping every top-level package that came from a site-packages folder,
+    with its .dist-info folder and the shared-library folders that wheels ship.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_IMPORTS], capture_output=True, text=True, check=True
+    )
+    files = [Path(f).resolve() for f in json.loads(proc.stdout) if f]
+    sites = {Path(p).resolve() for p in [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]}
+    found: set[Path] = set()
+    for path in files:
+        for site_dir in sites:
+            if path.is_relative_to(site_dir):
+                top = site_dir / path.relative_to(site_dir).parts[0]
+                if top.name != "numpy" and not top.name.startswith("__editable__"):
+                    found.add(top)
+    # Packages that read their own metadata at import need their .dist-info folders.
+    distributions = importlib.metadata.packages_distributions()
+    for top in list(found):
+        for dist in distributions.get(top.name.removesuffix(".py"), []):
+            for pattern in (f"{dist.replace('-', '_')}-*.dist-info", f"{dist}.libs"):
+                found.update(p for p in top.parent.glob(pattern) if p.is_dir())
+    return tuple(sorted(found))

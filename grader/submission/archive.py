@@ -1,0 +1,59 @@
+"""Unpacking a submitted zip: every member's path and size checked before anything is
+written, and totals capped."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from grader.errors import SubmissionError
+from grader.submission.files import MAX_FILES, MAX_TOTAL_BYTES, skipped
+
+
+def extract_zip(
+    archive: Path, dst: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_TOTAL_BYTES
+) -> None:
+    """Extract ``archive`` into ``dst`` after checking every member and the totals."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"{archive} is not a readable zip file ({exc}).") from None
+    with zf:
+        members = zf.infolist()
+        if len(members) > max_files:
+            raise SubmissionError(
+                f"{archive} has {len(members)} entries; the limit is {max_files}."
+            )
+        if sum(m.file_size for m in members) > max_bytes:
+            raise SubmissionError(
+                f"{archive} unpacks to more than {max_bytes >> 20} MB; remove data files "
+                "(datasets, checkpoints) and zip only your code."
+            )
+        for m in members:
+            name = PurePosixPath(m.filename.replace("\\", "/"))
+            if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+                raise SubmissionError(f"{archive} contains an unsafe path: {m.filename!r}.")
+            if stat.S_ISLNK(m.external_attr >> 16):
+                raise SubmissionError(f"{archive} contains a symbolic link: {m.filename!r}.")
+        for m in members:
+            name = PurePosixPath(m.filename.replace("\\", "/"))
+            if m.is_dir() or not name.parts or skipped(name.parts):
+                continue
+            target = dst.joinpath(*name.parts)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as fin, open(target, "wb") as fout:
+                    # Read at most the declared size plus one byte: a lying header cannot
+                    # bomb us.
+                    data = fin.read(m.file_size + 1)
+                    if len(data) > m.file_size:
+                        raise SubmissionError(
+                            f"{archive}: {m.filename!r} is larger than it declares."
+                        )
+                    fout.write(data)
+            except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+                raise SubmissionError(
+                    f"{archive}: cannot extract {m.filename!r} ({exc})."
+                ) from None

@@ -1,0 +1,52 @@
+"""Which files of a submission count, and copying them: one rule for every stage.
+
+Editors, version control and operating systems leave folders that are never the
+student's code (``__pycache__``, ``.git``, ``__MACOSX``, ``.ipynb_checkpoints`` ...):
+they are skipped everywhere, as are hidden files and folders.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.errors import SubmissionError
+
+# A real submission has a few dozen Python files of a few hundred KB at most; the caps
+# stop a zip bomb or a stray dataset from filling the disk.
+MAX_FILES = 2000
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 50 * 1024 * 1024
+SKIP_DIRS = frozenset({"__pycache__", "__MACOSX", ".git", ".ipynb_checkpoints", "node_modules"})
+
+
+def skipped(parts: Iterable[str]) -> bool:
+    """Whether the path with these parts (relative to the submission) is never graded."""
+    return any(part in SKIP_DIRS or part.startswith(".") for part in parts)
+
+
+def find(root: Path, pattern: str) -> list[Path]:
+    """The files under ``root`` matching ``pattern``, outside skipped folders, sorted."""
+    return sorted(p for p in root.rglob(pattern) if not skipped(p.relative_to(root).parts))
+
+
+def copy_python_tree(src: Path, dst: Path) -> None:
+    """Copy every .py file under ``src`` to ``dst``, skipping links, with caps."""
+    count = total = 0
+    for path in find(src, "*.py"):
+        rel = path.relative_to(src)
+        if path.is_symlink() or any((src / p).is_symlink() for p in rel.parents if p.parts):
+            continue
+        size = path.stat().st_size
+        count += 1
+        total += size
+        if count > MAX_FILES or size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+            raise SubmissionError(
+                f"{src} holds too much Python code to grade (limits: {MAX_FILES} files, "
+                f"{MAX_FILE_BYTES >> 20} MB each, {MAX_TOTAL_BYTES >> 20} MB in all)."
+            )
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        shutil.copyfile(path, target)
+        target.chmod(0o644)
