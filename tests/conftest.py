@@ -29,3 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def _bwrap_required_in_ci() -> None:
     pytest.fail("CI must run the sandbox tests: bubblewrap (bwrap) is not installed")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current output (then review the diff)",
+    )

@@ -1,0 +1,159 @@
+"""The architecture, checked: the trust boundary is a folder whose code imports only the
+standard library and numpy and is all a worker can see of the grader; the stages import
+each other in one direction only."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.config.limits import Limits
+from grader.sandbox.bwrap import Mounts, bwrap_args
+from grader.sandbox.job import INSIDE, INSIDE_PACKAGE, LIB, Job, inside_files
+from grader.sandbox.runtime import discover_runtime
+from grader.vectors import load_vectors
+
+GRADER = Path(__file__).resolve().parent.parent / "grader"
+VECTORS = GRADER.parent / "assignments" / "modular_layers" / "vectors"
+# The stages in the order data flows; a module may import from its own stage and from
+# those before it, never from those after. The sandbox's inside/ comes first: it imports
+# nothing of the grader, and its frame format and call interpreter are the one definition
+# of both. api grades one submission through every stage, batch a class through api, and
+# the command line comes last.
+STAGES = (
+    "inside", "errors", "config", "vectors", "submission", "sandbox", "grading", "report", "api",
+    "batch", "cli",
+)  # fmt: skip
+
+
+def imports(path: Path, top_level_only: bool) -> list[tuple[str, int, tuple[str, ...]]]:
+    """(module, relative level, names) of every import in ``path``; with
+    ``top_level_only``, those that run when the module is imported (not in functions)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, 0, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level, tuple(a.name for a in node.names)))
+    return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(GRADER.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_inside_imports_only_the_standard_library_numpy_and_itself() -> None:
+    assert inside_files(), "inside/ holds the worker's code"
+    for path in inside_files():
+        for name, level, _ in imports(path, top_level_only=False):
+            top = name.split(".")[0]
+            allowed = level > 0 or top in sys.stdlib_module_names or top == "numpy"
+            # IPython and traitlets are imported by the notebook runner only, inside the
+            # function that runs cells: they are mounted for notebooks, never the grader.
+            allowed = allowed or top in ("IPython", "traitlets")
+            assert allowed, f"{path.name} imports {name}"
+
+
+def test_a_job_holds_exactly_the_inside_files_as_the_worker_package() -> None:
+    cases = load_vectors(VECTORS, ("public",)).cases[:2]
+    with Job(cases) as job:
+        package = job.path / LIB / INSIDE_PACKAGE
+        assert sorted(p.name for p in package.iterdir()) == [p.name for p in inside_files()]
+        for file in inside_files():
+            assert (package / file.name).read_bytes() == file.read_bytes()
+        assert sorted(p.name for p in job.path.iterdir()) == ["inputs.npz", "job.json", LIB]
+
+
+def test_no_code_of_the_grader_is_mounted_but_the_job(tmp_path: Path) -> None:
+    runtime = discover_runtime()
+    job, source = tmp_path / "job", tmp_path / "sub"
+    args, _ = bwrap_args("bwrap", runtime, Mounts(job, source), Limits())
+    sources = [args[i + 1] for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
+    assert str(job) in sources and str(source) in sources
+    for mounted in map(Path, sources):
+        assert not mounted.resolve().is_relative_to(GRADER), mounted
+        assert not GRADER.is_relative_to(mounted.resolve()) or mounted == Path("/usr"), (
+            f"{mounted} shows the grader package"
+        )
+
+
+@functools.cache
+def grader_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(GRADER.rglob("*.py"))}
+
+
+def internal_imports(path: Path, name: str) -> set[str]:
+    """The grader modules ``path`` (module ``name``) imports when it is imported: those
+    it names, and those it takes from a package (``from grader.batch import html``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    known = grader_modules()
+    found = set()
+    for module, level, names in imports(path, top_level_only=True):
+        if level:
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            module = f"{base}.{module}" if module else base
+        if module == "grader" or module.startswith("grader."):
+            found.add(module)
+            found.update(f"{module}.{n}" for n in names if f"{module}.{n}" in known)
+    return found
+
+
+def test_the_module_imports_have_no_cycle() -> None:
+    modules = grader_modules()
+    graph = {
+        name: {m for m in internal_imports(path, name) if m in modules}
+        for name, path in modules.items()
+    }
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = trail[trail.index(nxt) :] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def stage_of(module: str) -> str | None:
+    if module.startswith("grader.sandbox.inside"):
+        return "inside"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def test_each_stage_imports_only_itself_and_the_stages_before_it() -> None:
+    for name, path in grader_modules().items():
+        mine = stage_of(name)
+        if mine is None:
+            assert name in ("grader", "grader.__main__"), f"{name} is in no stage"
+            continue
+        for module in internal_imports(path, name):
+            theirs = stage_of(module)
+            if module == "grader":
+                continue  # the version
+            assert theirs is not None, f"{name} imports {module}, which is in no stage"
+            assert STAGES.index(theirs) <= STAGES.index(mine), f"{name} imports {module}"
+
+
+def test_only_the_sandbox_starts_processes() -> None:
+    for name, path in grader_modules().items():
+        if stage_of(name) == "sandbox":
+            continue
+        for module, _, _ in imports(path, top_level_only=False):
+            assert module != "subprocess", f"{name} starts processes"
+    assert os.path.isdir(INSIDE)
