@@ -69,7 +69,7 @@ def grade_submission(
         failure = Failure("notebook", str(exc))
         run = RunResult(
             module=path.name,
-            sandboxed=config.sandboxed,
+            isolation=config.mode,
             outcomes=tuple(not_run(cases, f"not run: {exc}")),
             import_failure=failure,
             functions=(),
@@ -79,6 +79,7 @@ def grade_submission(
         )
         return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
     with staging:
+        config.admit(Path(staging.name))
         run = run_submission(config, rubric.limits, job, submission)
     return grade(
         rubric,

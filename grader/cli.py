@@ -24,12 +24,20 @@ from rich.text import Text
 from grader import __version__
 from grader.api import grade_one, graded_cases
 from grader.batch.records import StudentRecord
-from grader.config.choices import CASES_CHOICES, SOURCES, Split, splits_of
+from grader.config.choices import (
+    CASES_CHOICES,
+    ISOLATION_CHOICES,
+    SOURCES,
+    IsolationChoice,
+    Split,
+    splits_of,
+)
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric, load_rubric
 from grader.errors import SandboxError, UsageError
 from grader.report import FORMATS
-from grader.sandbox.bwrap import bwrap_path
+from grader.sandbox.container import lock, staff_paths
+from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import SandboxConfig
 from grader.vectors import load_vectors
@@ -62,9 +70,16 @@ def add_grading_options(p: argparse.ArgumentParser, staff: bool) -> None:
             help="which cases to grade (default: the rubric's `cases`)",
         )
         p.add_argument(
+            "--isolation",
+            choices=ISOLATION_CHOICES,
+            default="auto",
+            help="how to isolate student code (default: auto, the strongest this machine "
+            "has: bubblewrap, else container as root, else processes)",
+        )
+        p.add_argument(
             "--no-sandbox",
             action="store_true",
-            help="run without bubblewrap (process limits only)",
+            help="for debugging: --isolation processes (resource limits only; public cases only)",
         )
 
 
@@ -105,29 +120,43 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     return p
 
 
-def sandbox_config(no_sandbox: bool, hidden: bool, err: Console) -> SandboxConfig:
-    bwrap = None if no_sandbox else bwrap_path()
-    if bwrap is None and not no_sandbox:
-        if hidden:
-            raise UsageError(
-                "bubblewrap (bwrap) is not installed, and hidden cases are never run without a "
-                "sandbox.\nHint: install it (Debian: apt-get install bubblewrap), grade public "
-                "cases only with --cases public, or pass --no-sandbox to accept the risk."
-            )
-        err.print(
-            "[yellow]bubblewrap (bwrap) not found: running with process limits only.[/yellow]"
-        )
+def isolation_slots(
+    requested: IsolationChoice, slots: int, hidden: bool, protect: list[Path], err: Console
+) -> list[SandboxConfig]:
+    """One sandbox configuration per grading slot, in the isolation ``requested`` (auto:
+    the strongest this machine has), after saying what it isolates and preparing it."""
+    mode = machine_isolation(requested)
+    if hidden and mode not in HIDDEN_OK:
+        raise refuse_hidden(mode)
     runtime = discover_runtime()
-    if bwrap is None and os.geteuid() == 0:
+    if mode == "processes":
+        err.print(Text(f"isolation: {DESCRIPTIONS[mode]} (public cases only)", style="yellow"))
+    if mode != "bubblewrap" and os.geteuid() == 0:
         folder = unreadable_by_others(runtime)
         if folder is not None:
             err.print(
-                f"[yellow]without a sandbox, a grader running as root runs student code as an "
+                f"[yellow]without bubblewrap, a grader running as root runs student code as an "
                 f"unprivileged user, who cannot enter {folder}: only numpy and the common "
                 "standard modules loaded beforehand are importable. Install bubblewrap "
                 "(apt-get install bubblewrap) to lift this.[/yellow]"
             )
-    return SandboxConfig.create(bwrap, runtime)
+    if mode == "container":
+        locked = lock(staff_paths(protect))
+        if locked:
+            err.print(
+                Text(
+                    "container isolation: made unreadable to other users (chmod o-rwx): "
+                    + ", ".join(str(p) for p in locked)
+                )
+            )
+    return [SandboxConfig.create(mode, runtime) for _ in range(slots)]
+
+
+def requested_isolation(args: argparse.Namespace, student: bool) -> IsolationChoice:
+    if student:
+        return "auto"
+    isolation: IsolationChoice = args.isolation
+    return "processes" if args.no_sandbox else isolation
 
 
 def run_grade(argv: list[str], student: bool) -> int:
@@ -135,7 +164,9 @@ def run_grade(argv: list[str], student: bool) -> int:
     err = Console(stderr=True, soft_wrap=True)
     rubric = load_rubric(args.rubric)
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
-    config = sandbox_config(not student and args.no_sandbox, "hidden" in splits, err)
+    protect = [rubric.path, rubric.vectors]
+    requested = requested_isolation(args, student)
+    (config,) = isolation_slots(requested, 1, "hidden" in splits, protect, err)
     result = grade_one(args.path, rubric, config, splits, options=source_options(args))
     report = FORMATS[args.format]
     if args.output is None and report.show(result, Console(), args.verbose):
@@ -186,10 +217,11 @@ def run_batch(argv: list[str]) -> int:
         raise UsageError(f"{args.submissions} does not exist.")
     rubric = load_rubric(args.rubric)
     splits = chosen_splits(args, rubric)
-    first = sandbox_config(args.no_sandbox, "hidden" in splits, err)
-    configs = [first] + [
-        SandboxConfig.create(first.bwrap, first.runtime) for _ in range(args.jobs - 1)
-    ]
+    # In a container, other students' submissions and results must be unreadable too.
+    args.output.mkdir(parents=True, exist_ok=True)
+    protect = [rubric.path, rubric.vectors, args.submissions, args.output]
+    requested = requested_isolation(args, student=False)
+    configs = isolation_slots(requested, args.jobs, "hidden" in splits, protect, err)
     cases = graded_cases(rubric, splits)
     digest = load_vectors(rubric.vectors, splits).digest
 

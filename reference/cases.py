@@ -3,8 +3,8 @@
 A case is a function to grade, its inputs (drawn from ``np.random.RandomState(seed)``,
 whose streams numpy keeps frozen across versions), the calls that exercise it, and the
 outputs to compare. Call and output specs are plain JSON understood by
-``grader.sandbox.inside.calls.run_calls``; the builder runs them on the reference to get the expected
-values, and the worker runs the same specs on a submission.
+``grader.sandbox.inside.calls.run_calls``; the builder runs them on the reference to get
+the expected values, and the worker runs the same specs on a submission.
 
 Inputs avoid the points where a subgradient is a matter of convention (relu at 0,
 max-pool ties, svm margins of exactly 0): continuous random draws hit them with

@@ -1,34 +1,71 @@
-"""Shared fixtures. Sandbox tests need bubblewrap: skipped with the reason where it is
-missing, except in CI (CI=true), where a missing bwrap is a failure, not a skip."""
+"""Shared fixtures. Sandbox tests need a working bubblewrap, container tests a grader
+running as root on Linux: each is skipped with the reason where it cannot run, except in
+CI (CI=true), where that is a failure, not a skip.
+
+Container tests also need an interpreter that the worker's uid can read, as a container's
+system Python is. A pyenv interpreter in /root is not: where the grader runs from one,
+they are skipped even in CI, whose container step runs them with Debian's system Python
+and LAYERGRADE_CI_CONTAINER=1, which makes that skip a failure too."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import sys
 
 import pytest
 
+from grader.sandbox.bwrap import bwrap_path
+from grader.sandbox.isolation import bwrap_works
+from grader.sandbox.runtime import discover_runtime, unreadable_by_others
+
+
+def missing(marker: str) -> str | None:
+    """Why the tests with ``marker`` cannot run here, or None."""
+    if marker == "sandbox":
+        bwrap = bwrap_path()
+        if bwrap is None:
+            return "bubblewrap (bwrap) is not installed; apt-get install bubblewrap"
+        if not bwrap_works(bwrap):
+            return "bubblewrap (bwrap) cannot create namespaces on this machine"
+    if marker == "container" and not (os.geteuid() == 0 and sys.platform.startswith("linux")):
+        return "container isolation needs a grader running as root on Linux"
+    return None
+
+
+def private_interpreter() -> str | None:
+    folder = unreadable_by_others(discover_runtime())
+    if folder is None:
+        return None
+    return (
+        f"the worker's uid cannot enter {folder}, where this interpreter lives; CI runs the "
+        "container tests with Debian's system Python"
+    )
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("bwrap"):
-        return
-    if os.environ.get("CI") == "true":
-        fail = pytest.mark.usefixtures("_bwrap_required_in_ci")
+    for marker in ("sandbox", "container"):
+        reason = missing(marker)
+        required = os.environ.get("CI") == "true"
+        if reason is None and marker == "container":
+            reason = private_interpreter()
+            required = os.environ.get("LAYERGRADE_CI_CONTAINER") == "1"
+        if reason is None:
+            continue
+        if required:
+            mark = pytest.mark.usefixtures("_required_in_ci")
+        else:
+            mark = pytest.mark.skip(reason=reason)
         for item in items:
-            if "sandbox" in item.keywords:
-                item.add_marker(fail)
-        return
-    skip = pytest.mark.skip(
-        reason="bubblewrap (bwrap) is not installed; apt-get install bubblewrap"
-    )
-    for item in items:
-        if "sandbox" in item.keywords:
-            item.add_marker(skip)
+            if marker in item.keywords:
+                item.add_marker(mark)
 
 
 @pytest.fixture
-def _bwrap_required_in_ci() -> None:
-    pytest.fail("CI must run the sandbox tests: bubblewrap (bwrap) is not installed")
+def _required_in_ci(request: pytest.FixtureRequest) -> None:
+    reasons = [r for m in ("sandbox", "container") if m in request.keywords and (r := missing(m))]
+    if "container" in request.keywords and not reasons:
+        reasons.append(private_interpreter() or "")
+    pytest.fail(f"CI must run this test, but {'; '.join(reasons)}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -238,25 +238,46 @@ def test_grading_refuses_tampered_vectors(tampered: tuple[Path, Path]) -> None:
 # Sandbox ---------------------------------------------------------------------------------
 
 
-def test_hidden_cases_without_bwrap_need_no_sandbox(rubric: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", [("--no-sandbox",), ("--isolation", "processes")])
+def test_hidden_cases_never_run_with_process_limits_only(
+    rubric: Path, flag: tuple[str, ...]
+) -> None:
+    proc = run_grade(CORRECT, "--rubric", rubric, "--cases", "hidden", *flag)
+    assert proc.returncode == 2
+    message = one_line(proc.stderr)
+    assert "hidden cases never run without isolation" in message
+    assert "apt-get install bubblewrap" in message and "--cases public" in message
+    assert proc.stdout == ""
+
+
+def test_public_cases_run_with_process_limits_only(rubric: Path) -> None:
+    proc = run_grade(
+        CORRECT, "--rubric", rubric, "--cases", "public", "--no-sandbox", "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["isolation"] == "processes" and result["sandboxed"] is False
+    assert result["score"] == 55
+    # One line says what is and is not isolated.
+    assert "isolation: processes: resource limits only" in one_line(proc.stderr)
+
+
+def without_bwrap(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH holds no bubblewrap."""
     empty = tmp_path / "bin"
     empty.mkdir()
     env = dict(os.environ, PATH=str(empty))
     assert shutil.which("bwrap", path=env["PATH"]) is None
-    proc = run_grade(CORRECT, "--rubric", rubric, "--cases", "hidden", env=env)
-    assert proc.returncode == 2
-    message = one_line(proc.stderr)
-    assert "bubblewrap (bwrap) is not installed" in message
-    assert "--no-sandbox" in message
-    assert proc.stdout == ""
+    return env
 
 
-def test_public_cases_without_bwrap_still_run(rubric: Path, tmp_path: Path) -> None:
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    env = dict(os.environ, PATH=str(empty))
-    result = grade_json(CORRECT, rubric, "--cases", "public", env=env)
-    assert result["sandboxed"] is False
+@pytest.mark.container
+def test_without_bubblewrap_a_root_grader_isolates_as_a_container(
+    rubric: Path, tmp_path: Path
+) -> None:
+    result = grade_json(CORRECT, rubric, env=without_bwrap(tmp_path))
+    assert result["isolation"] == "container" and result["sandboxed"] is True
+    assert result["cases"] == ["public", "hidden"]
     assert result["score"] == 55
 
 

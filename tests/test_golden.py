@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import make_case
+from support import make_case, run_grade, write_rubric
 
 from grader.config.rubric import FunctionRubric
 from grader.grading.judge import judge_case
 from grader.grading.score import CaseResult, FunctionResult, GradeResult
 from grader.report import terminal
 from grader.sandbox.results import Failure
+from grader.sandbox.run import failure_from, import_hint
 from grader.vectors import CaseVector
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -122,7 +123,7 @@ def mistakes_result() -> GradeResult:
     return GradeResult(
         submission="alice/",
         module="cs231n.layers",
-        sandboxed=True,
+        isolation="bubblewrap",
         splits=("public", "hidden"),
         functions=(
             affine_forward,
@@ -140,20 +141,22 @@ def mistakes_result() -> GradeResult:
 
 
 def import_failure_result() -> GradeResult:
-    failure = Failure(
-        "import_error",
-        "SyntaxError: Missing parentheses in call to 'print'. Did you mean print(...)?; this "
-        "looks like Python 2 code, and the grader runs Python 3 (print(...), //)",
-        line=3,
-        file="layers.py",
-    )
+    # The worker's import_error message for Python 2 code, as the grader reads it.
+    header = {
+        "type": "import_error",
+        "status": "import_error",
+        "error": "SyntaxError: Missing parentheses in call to 'print'. Did you mean print(...)?",
+        "line": 3,
+        "file": "layers.py",
+    }
+    failure = import_hint(failure_from(header, "import_error"))
     rubric = FunctionRubric("affine_forward", 10.0, {})
     reason = Failure("not_run", f"not run: {failure.message}")
     case = failed(make_case({}, {}, function="affine_forward"), rubric, reason)
     return GradeResult(
         submission="bob.zip",
         module="cs231n.layers",
-        sandboxed=True,
+        isolation="bubblewrap",
         splits=("public",),
         functions=(function("affine_forward", 10, case),),
         import_failure=failure,
@@ -169,14 +172,32 @@ REPORTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(REPORTS))
-def test_the_report_reads_as_recorded(name: str, request: pytest.FixtureRequest) -> None:
-    text = REPORTS[name]()
+def check_golden(name: str, text: str, request: pytest.FixtureRequest) -> None:
     path = GOLDEN / name
     if request.config.getoption("--update-golden"):
         path.write_text(text)
     assert path.exists(), f"{path} is missing: run with --update-golden and review it"
     assert text == path.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_the_report_reads_as_recorded(name: str, request: pytest.FixtureRequest) -> None:
+    check_golden(name, REPORTS[name](), request)
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_grade_command_on_python_2_code_reads_as_recorded(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The whole path, from a submission in the zoo to the file `grade -o` writes."""
+    out = tmp_path / "report.txt"
+    # A path relative to the project (the command runs there): the report shows it as given.
+    proc = run_grade(
+        "tests/zoo/broken/python2_print", "--rubric", write_rubric(tmp_path), "-o", out
+    )
+    assert proc.returncode == 0, proc.stderr
+    check_golden("python2_print.txt", out.read_text(), request)
 
 
 def test_the_scores_follow_from_the_checks_by_hand() -> None:

@@ -164,7 +164,7 @@ def unsandboxed() -> SandboxConfig:
     its workers drop to it after loading numpy and the standard modules they use, so they run
     even where the interpreter's folder is closed to that uid.
     """
-    return SandboxConfig.create(None, discover_runtime())
+    return SandboxConfig.create("processes", discover_runtime())
 
 
 def grade_unsandboxed(sub: Path, rubric: Path, config: SandboxConfig) -> dict[str, Any]:
@@ -216,15 +216,21 @@ def accepted(sock: socket.socket, wait: float) -> int:
 
 # 1-3: staff files -----------------------------------------------------------------------
 
+# The isolations that may run hidden cases: each must keep the staff files from student code.
+ISOLATED = [
+    pytest.param("bubblewrap", marks=pytest.mark.sandbox),
+    pytest.param("container", marks=pytest.mark.container),
+]
 
-@pytest.mark.sandbox
+
 @pytest.mark.slow
-def test_stored_vectors_are_invisible(tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolation", ISOLATED)
+def test_stored_vectors_are_invisible(tmp_path: Path, isolation: str) -> None:
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path, hostile("read_vectors"))
 
-    result = grade_json(sub, rubric)
-    assert result["sandboxed"] is True
+    result = grade_json(sub, rubric, "--isolation", isolation)
+    assert result["sandboxed"] is True and result["isolation"] == isolation
     assert_scores_zero(result, "affine_forward", "out")
     assert_full_marks(result, "affine_forward")
 
@@ -240,13 +246,16 @@ def test_stored_vectors_are_invisible(tmp_path: Path) -> None:
             assert np.any(case["out:out"] != 0), (split, name)  # unlike the fallback's zeros
 
 
-@pytest.mark.sandbox
 @pytest.mark.slow
-def test_reference_package_is_invisible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("isolation", ISOLATED)
+def test_reference_package_is_invisible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str
+) -> None:
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path, hostile("import_reference"))
 
-    result = grade_json(sub, rubric)
+    result = grade_json(sub, rubric, "--isolation", isolation)
+    assert result["isolation"] == isolation
     assert_scores_zero(result, "relu_forward", "out")
     assert_full_marks(result, "relu_forward")
 
@@ -262,14 +271,37 @@ def test_reference_package_is_invisible(tmp_path: Path, monkeypatch: pytest.Monk
     assert reference is not None and Path(reference).is_relative_to(ROOT / "reference")
 
 
-@pytest.mark.sandbox
 @pytest.mark.slow
-def test_rubric_is_invisible(tmp_path: Path) -> None:
+def test_the_workers_own_path_leads_to_no_staff_code(
+    tmp_path: Path, unsandboxed: SandboxConfig
+) -> None:
+    """Even with process limits only, the worker's sys.path holds the submission, the
+    standard library and numpy: nothing of the grader's or the staff's."""
+    rubric = write_rubric(tmp_path)
+    sub = build_submission(tmp_path, hostile("import_staff_unaided"))
+
+    result = grade_unsandboxed(sub, rubric, unsandboxed)
+    assert "imported: []" in result["output"], result["output"][-2000:]
+    assert_scores_zero(result, "relu_forward", "out")
+    assert_full_marks(result, "relu_forward")
+
+    # Control: in this process, whose path leads to the project, both import.
+    module = load_module(sub / "cs231n" / "layers.py", "hostile_import_staff_unaided")
+    case = public_case("relu_forward")
+    out, _ = module.relu_forward(case["in:x"])
+    np.testing.assert_allclose(out, case["out:out"], rtol=1e-12, atol=0)
+    assert np.any(case["out:out"] != 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ISOLATED)
+def test_rubric_is_invisible(tmp_path: Path, isolation: str) -> None:
     rubric = write_rubric(tmp_path)
     # The snippet tries both the project's rubric.yaml and the rubric the grader is given.
     sub = build_submission(tmp_path, hostile("read_rubric", RUBRIC=rubric))
 
-    result = grade_json(sub, rubric)
+    result = grade_json(sub, rubric, "--isolation", isolation)
+    assert result["isolation"] == isolation
     assert_scores_zero(result, "svm_loss", "loss")
     assert set(output_statuses(function(result, "svm_loss"), "dx")) == {"fail"}
     assert_full_marks(result, "svm_loss")
@@ -281,6 +313,35 @@ def test_rubric_is_invisible(tmp_path: Path) -> None:
     assert loss != 123.0  # not the fallback's wrong answer
     np.testing.assert_allclose(loss, case["out:loss"], rtol=1e-9)
     np.testing.assert_allclose(dx, case["out:dx"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ISOLATED)
+def test_other_students_files_are_unreadable(tmp_path: Path, isolation: str) -> None:
+    klass = tmp_path / "class"
+    build_submission(klass, name="victim")
+    build_submission(klass, hostile("read_classmates", CLASS=klass), name="attacker")
+    rubric = write_rubric(tmp_path)
+
+    out = tmp_path / "graded"
+    proc = run_grade(
+        "batch", klass, "-o", out, "-j", "2", "--rubric", rubric, "--isolation", isolation,
+        timeout=GRADE_TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    attacker = json.loads((out / "results" / "attacker.json").read_text())["result"]
+    victim = json.loads((out / "results" / "victim.json").read_text())["result"]
+    assert attacker["isolation"] == isolation
+    assert_scores_zero(attacker, "affine_forward", "out")
+    assert_full_marks(attacker, "affine_forward")
+    assert_full_marks(victim)
+
+    # Control: in this process the class folder is readable, and the copy is correct.
+    module = load_module(klass / "attacker" / "cs231n" / "layers.py", "hostile_read_classmates")
+    case = public_case("affine_forward")
+    got, _ = module.affine_forward(case["in:x"], case["in:w"], case["in:b"])
+    assert np.any(case["out:out"] != 0)
+    np.testing.assert_allclose(got, case["out:out"], rtol=1e-12)
 
 
 # 4-6: lying values ---------------------------------------------------------------------
@@ -626,7 +687,15 @@ def test_unsandboxed_root_grading_warns_about_a_private_interpreter(tmp_path: Pa
     sub = build_submission(tmp_path)
 
     proc = run_grade(
-        sub, "--rubric", rubric, "--format", "json", "--no-sandbox", timeout=GRADE_TIMEOUT
+        sub,
+        "--rubric",
+        rubric,
+        "--format",
+        "json",
+        "--no-sandbox",
+        "--cases",
+        "public",
+        timeout=GRADE_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     # The warning names the folder the worker's uid cannot enter and how to lift the limit.
@@ -687,6 +756,8 @@ def test_unsandboxed_report_cannot_be_rewritten_after_grading(tmp_path: Path, ma
             "-o",
             out,
             "--no-sandbox",
+            "--cases",
+            "public",
             timeout=GRADE_TIMEOUT,
         )
         assert proc.returncode == 0, proc.stderr
@@ -714,14 +785,20 @@ def test_unsandboxed_report_cannot_be_rewritten_after_grading(tmp_path: Path, ma
 # 13-14: network and environment ----------------------------------------------------------
 
 
-@pytest.mark.sandbox
 @pytest.mark.slow
-def test_no_network(tmp_path: Path, listener: socket.socket) -> None:
+@pytest.mark.parametrize("isolation", ISOLATED)
+def test_no_network(tmp_path: Path, listener: socket.socket, isolation: str) -> None:
     rubric = write_rubric(tmp_path)
     port = listener.getsockname()[1]
     sub = build_submission(tmp_path, hostile("network", PORT=port))
 
-    result = grade(sub, rubric)
+    result = grade(sub, rubric, "--isolation", isolation)
+    if "network" in result["isolation_gaps"]:
+        # A container whose kernel policy forbids a network namespace: the report says so,
+        # and says it truthfully (the attack got through).
+        assert isolation == "container"
+        assert accepted(listener, 1.0) > 0
+        return
     assert accepted(listener, 1.0) == 0
     assert_scores_zero(result, "affine_forward", "out")
     assert_full_marks(result, "affine_forward")
@@ -736,10 +813,10 @@ def test_no_network(tmp_path: Path, listener: socket.socket) -> None:
     np.testing.assert_allclose(out, case["out:out"], rtol=1e-9)
 
 
-@pytest.mark.sandbox
 @pytest.mark.slow
+@pytest.mark.parametrize("isolation", ISOLATED)
 def test_grader_environment_is_not_visible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unsandboxed: SandboxConfig
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unsandboxed: SandboxConfig, isolation: str
 ) -> None:
     rubric = write_rubric(tmp_path)
     sub = build_submission(tmp_path, hostile("env_secret"))
@@ -757,7 +834,8 @@ def test_grader_environment_is_not_visible(
     # Sandboxed through the command line, and without bubblewrap through the API (in this
     # process, whose environment holds the secret now).
     env = dict(os.environ, LAYERGRADE_TEST_SECRET=secret)
-    for result in (grade(sub, rubric, env=env), grade_unsandboxed(sub, rubric, unsandboxed)):
+    isolated = grade(sub, rubric, "--isolation", isolation, env=env)
+    for result in (isolated, grade_unsandboxed(sub, rubric, unsandboxed)):
         assert_scores_zero(result, "relu_backward", "dx")
         assert_full_marks(result, "relu_backward")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import os
 import sys
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pytest
 
 from grader.config.limits import Limits
 from grader.sandbox.bwrap import Mounts, bwrap_args
-from grader.sandbox.job import INSIDE, INSIDE_PACKAGE, LIB, Job, inside_files
-from grader.sandbox.runtime import discover_runtime
+from grader.sandbox.container import CHECKOUT, STAFF_IN_CHECKOUT
+from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job, inside_files
+from grader.sandbox.runtime import discover_runtime, notebook_site
 from grader.vectors import load_vectors
 
 GRADER = Path(__file__).resolve().parent.parent / "grader"
@@ -52,13 +52,19 @@ def module_name(path: Path) -> str:
 
 def test_inside_imports_only_the_standard_library_numpy_and_itself() -> None:
     assert inside_files(), "inside/ holds the worker's code"
+    siblings = {p.stem for p in inside_files()}
     for path in inside_files():
-        for name, level, _ in imports(path, top_level_only=False):
+        # Every import, also those inside functions: they run in the sandbox all the same.
+        for name, level, names in imports(path, top_level_only=False):
             top = name.split(".")[0]
-            allowed = level > 0 or top in sys.stdlib_module_names or top == "numpy"
+            if level:
+                # Only from a sibling: anything above inside/ is not in the worker's package.
+                assert level == 1, f"{path.name} imports {'.' * level}{name}"
+                assert (top in siblings) if name else set(names) <= siblings, path.name
+                continue
             # IPython and traitlets are imported by the notebook runner only, inside the
             # function that runs cells: they are mounted for notebooks, never the grader.
-            allowed = allowed or top in ("IPython", "traitlets")
+            allowed = top in sys.stdlib_module_names or top in ("numpy", "IPython", "traitlets")
             assert allowed, f"{path.name} imports {name}"
 
 
@@ -72,17 +78,20 @@ def test_a_job_holds_exactly_the_inside_files_as_the_worker_package() -> None:
         assert sorted(p.name for p in job.path.iterdir()) == ["inputs.npz", "job.json", LIB]
 
 
-def test_no_code_of_the_grader_is_mounted_but_the_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("notebook", [False, True])
+def test_no_staff_file_is_mounted_but_the_job(tmp_path: Path, notebook: bool) -> None:
     runtime = discover_runtime()
     job, source = tmp_path / "job", tmp_path / "sub"
-    args, _ = bwrap_args("bwrap", runtime, Mounts(job, source), Limits())
-    sources = [args[i + 1] for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
-    assert str(job) in sources and str(source) in sources
-    for mounted in map(Path, sources):
-        assert not mounted.resolve().is_relative_to(GRADER), mounted
-        assert not GRADER.is_relative_to(mounted.resolve()) or mounted == Path("/usr"), (
-            f"{mounted} shows the grader package"
-        )
+    extra = notebook_site() if notebook else ()
+    args, _ = bwrap_args("bwrap", runtime, Mounts(job, source), Limits(), extra)
+    sources = [Path(args[i + 1]) for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
+    assert job in sources and source in sources
+    staff = [CHECKOUT / name for name in (*STAFF_IN_CHECKOUT, "grader")]
+    for mounted in sources:
+        for secret in staff:
+            # Neither inside a staff folder nor above one (a bind of / or of the checkout).
+            assert not mounted.resolve().is_relative_to(secret), (mounted, secret)
+            assert not secret.is_relative_to(mounted.resolve()), (mounted, secret)
 
 
 @functools.cache
@@ -150,10 +159,50 @@ def test_each_stage_imports_only_itself_and_the_stages_before_it() -> None:
             assert STAGES.index(theirs) <= STAGES.index(mine), f"{name} imports {module}"
 
 
+# What starts a process, or runs a program, from Python.
+PROCESS_MODULES = {"subprocess", "multiprocessing", "pty", "concurrent.futures.process"}
+PROCESS_NAMES = {"ProcessPoolExecutor"}
+PROCESS_CALLS = ("fork", "forkpty", "system", "popen", "exec", "spawn", "posix_spawn")
+
+
+def starts_processes(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = [
+        module
+        for module, _, names in imports(path, top_level_only=False)
+        if module.split(".")[0] in PROCESS_MODULES
+        or module in PROCESS_MODULES
+        or any(f"{module}.{n}" in PROCESS_MODULES or n in PROCESS_NAMES for n in names)
+        or (module == "os" and any(n.startswith(PROCESS_CALLS) for n in names))
+    ]
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and node.attr.startswith(PROCESS_CALLS)
+        ):
+            found.append(f"os.{node.attr}")
+    return found
+
+
 def test_only_the_sandbox_starts_processes() -> None:
     for name, path in grader_modules().items():
-        if stage_of(name) == "sandbox":
+        if stage_of(name) in ("sandbox", "inside"):
             continue
-        for module, _, _ in imports(path, top_level_only=False):
-            assert module != "subprocess", f"{name} starts processes"
-    assert os.path.isdir(INSIDE)
+        assert starts_processes(path) == [], f"{name} starts processes"
+
+
+def test_the_process_check_sees_every_way_to_start_one(tmp_path: Path) -> None:
+    for code in (
+        "import subprocess",
+        "from multiprocessing import Pool",
+        "import os\nos.system('x')",
+        "import os\nos.execvp('x', [])",
+        "from os import fork",
+        "from concurrent.futures import ProcessPoolExecutor",
+        "import pty",
+    ):
+        path = tmp_path / "m.py"
+        path.write_text(code)
+        assert starts_processes(path), code

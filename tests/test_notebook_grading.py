@@ -29,12 +29,17 @@ CORRECT_NOTEBOOK = ROOT / "assignments/modular_layers/examples/notebook/correct_
 FULL = 55.0
 
 
+# A cell that never ends costs this much. The first cell of a notebook imports numpy and
+# matplotlib, which takes a second or more on a slow, loaded machine: no honest cell may
+# come near the limit.
+CELL_SECONDS = 8
+
+
 @pytest.fixture(scope="module")
 def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Short cell limits so that the training-loop cell costs a second.
     path = write_rubric(tmp_path_factory.mktemp("rubric"))
     data = yaml.safe_load(path.read_text())
-    data["limits"].update(cell_seconds=1, notebook_seconds=30)
+    data["limits"].update(cell_seconds=CELL_SECONDS, notebook_seconds=60)
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -103,7 +108,7 @@ def test_a_cell_that_never_ends_is_stopped(rubric: Path) -> None:
     result = graded(NOTEBOOKS / "infinite_loop.ipynb", rubric)
     # The losses are defined in cell 5, after the loop: they still run and count.
     assert result["score"] == FULL
-    assert "cell 4 did not finish within 1 s" in notes(result)
+    assert f"cell 4 did not finish within {CELL_SECONDS} s" in notes(result)
 
 
 def test_a_version_3_notebook_is_upgraded(rubric: Path) -> None:

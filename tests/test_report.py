@@ -33,7 +33,7 @@ def result(message: str) -> GradeResult:
     return GradeResult(
         submission="[bold]sub[/bold]",
         module="cs231n.layers",
-        sandboxed=True,
+        isolation="bubblewrap",
         splits=("public", "hidden"),
         functions=(fn,),
         import_failure=None,

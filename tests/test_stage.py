@@ -173,6 +173,34 @@ def test_checkpoint_copies_are_not_candidates(tmp_path: Path, do_stage: Stager) 
     assert do_stage(sub).module == "cs231n.layers"
 
 
+def test_hidden_files_and_skipped_folders_below_the_top_are_not_staged(
+    tmp_path: Path, do_stage: Stager
+) -> None:
+    sub = make_tree(
+        tmp_path / "sub",
+        {
+            "cs231n/layers.py": LAYERS,
+            "cs231n/.helpers.py": "hidden",
+            "cs231n/.hidden/util.py": "hidden",
+            "cs231n/deep/__pycache__/util.py": "stale",
+            "cs231n/deep/util.py": "kept",
+        },
+    )
+    assert staged_files(do_stage(sub)) == {
+        "cs231n/layers.py": LAYERS,
+        "cs231n/deep/util.py": "kept",
+    }
+
+
+def test_a_zip_skips_the_same_files_below_its_top(tmp_path: Path, do_stage: Stager) -> None:
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("cs231n/layers.py", LAYERS)
+        zf.writestr("cs231n/.hidden/layers.py", "hidden")
+        zf.writestr("sub/__MACOSX/cs231n/layers.py", "resource fork")
+    assert staged_files(do_stage(archive)) == {"cs231n/layers.py": LAYERS}
+
+
 def test_several_candidates_are_listed_with_the_option_to_choose(tmp_path: Path) -> None:
     sub = make_tree(tmp_path / "sub", {"cs231n/layers.py": LAYERS, "old/layers.py": LAYERS})
     message = stage_error(sub)
@@ -344,7 +372,11 @@ def test_a_symlinked_layers_module_is_not_copied(tmp_path: Path, do_stage: Stage
     assert "TOKEN" not in "".join(staged_files(submission).values())
 
 
-def test_staged_files_are_world_readable(tmp_path: Path, do_stage: Stager) -> None:
+def test_staged_code_is_readable_inside_a_folder_private_to_the_grader(
+    tmp_path: Path, do_stage: Stager
+) -> None:
+    """The worker's uid reads the staged code once the sandbox opens the staging folder to
+    it (SandboxConfig.admit); until then, and if the grader dies, nobody else can."""
     sub = make_tree(tmp_path / "sub", {"cs231n/__init__.py": "", "cs231n/layers.py": LAYERS})
     for p in sub.rglob("*.py"):
         p.chmod(0o600)
@@ -353,9 +385,10 @@ def test_staged_files_are_world_readable(tmp_path: Path, do_stage: Stager) -> No
     assert len(files) == 2
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o644
-    for folder in [submission.source.parent, *(p for p in submission.source.rglob("*"))]:
+    for folder in [submission.source, *(p for p in submission.source.rglob("*"))]:
         if folder.is_dir():
             assert stat.S_IMODE(folder.stat().st_mode) & 0o005 == 0o005, folder
+    assert stat.S_IMODE(submission.source.parent.stat().st_mode) == 0o700
 
 
 def test_the_staging_folder_is_removed_by_cleanup(tmp_path: Path) -> None:

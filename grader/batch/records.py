@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, cast, get_args
+
+from grader.grading.score import FunctionStatus
 
 # graded: the submission ran (whatever its score); error: it could not be graded at all
 # (an archive too large, a link to nothing, a full disk).
 RecordStatus = Literal["graded", "error"]
+RECORD_STATUSES: tuple[RecordStatus, ...] = get_args(RecordStatus)
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class FunctionScore:
 
     name: str
     score: float
-    status: str
+    status: FunctionStatus
     feedback: str
 
 
@@ -45,7 +49,7 @@ class StudentRecord:
         """Points earned; 0 for a submission that could not be graded."""
         return float(self.report["score"]) if self.report else 0.0
 
-    @property
+    @cached_property
     def functions(self) -> tuple[FunctionScore, ...]:
         if not self.report:
             return ()
@@ -53,7 +57,7 @@ class StudentRecord:
             FunctionScore(
                 name=str(f["name"]),
                 score=float(f["score"]),
-                status=str(f["status"]),
+                status=cast(FunctionStatus, f["status"]),
                 feedback=str(f["feedback"]),
             )
             for f in self.report["functions"]
@@ -90,12 +94,14 @@ class StudentRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> StudentRecord:
         """The record stored as ``data``; KeyError, TypeError or ValueError when it is not one."""
         status = data["status"]
-        if status not in ("graded", "error"):
+        if status not in RECORD_STATUSES:
             raise ValueError(f"unknown status {status!r}")
         report = data["result"]
-        if report is not None and not isinstance(report, dict):
-            raise TypeError("the result is not an object")
-        return cls(
+        if report is not None and not (
+            isinstance(report, dict) and isinstance(report.get("functions"), list)
+        ):
+            raise TypeError("the result is not a report with its functions")
+        record = cls(
             student=str(data["student"]),
             name=data.get("name"),
             key=str(data["key"]),
@@ -105,3 +111,5 @@ class StudentRecord:
             host_error=bool(data.get("host_error", False)),
             report=report,
         )
+        record.functions  # noqa: B018 - parsed now: a malformed stored report is no record
+        return record

@@ -85,7 +85,6 @@ class Batch:
             report = scrub(json_report.to_dict(result), self.root)
             self.store.save_feedback(entry.student, terminal.render(result, width=FEEDBACK_WIDTH))
         except (SubmissionError, OSError) as exc:
-            report = None
             error = str(exc) if isinstance(exc, SubmissionError) else f"{exc.strerror}: {exc}"
             error = error.replace(self.root, "")
             host_error = not isinstance(exc, SubmissionError)

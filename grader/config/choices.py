@@ -22,3 +22,12 @@ DROPOUT_MEANINGS: tuple[DropoutMeaning, ...] = get_args(DropoutMeaning)
 def splits_of(cases: CasesChoice) -> tuple[Split, ...]:
     """The splits a ``cases`` choice grades, public first."""
     return SPLITS if cases == "all" else (cases,)
+
+
+# How workers are isolated: in namespaces of their own (bubblewrap); as an unprivileged
+# uid with the staff files unreadable to it (container: root where bubblewrap cannot make
+# namespaces); or with resource limits only (processes).
+Isolation = Literal["bubblewrap", "container", "processes"]
+IsolationChoice = Literal["auto", "bubblewrap", "container", "processes"]
+ISOLATIONS: tuple[Isolation, ...] = get_args(Isolation)
+ISOLATION_CHOICES: tuple[IsolationChoice, ...] = get_args(IsolationChoice)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from grader.config.choices import Split
+from grader.config.choices import Isolation, Split
 from grader.config.rubric import FunctionRubric, Rubric
 from grader.grading.compare import Check
 from grader.grading.judge import judge_case
+from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.results import CaseOutcome, Failure, NotebookRun, RunResult
 from grader.submission.python2 import PYTHON2, looks_like_python2
 from grader.submission.stage import Mode
@@ -102,7 +103,7 @@ class FunctionResult:
 class GradeResult:
     submission: str
     module: str
-    sandboxed: bool
+    isolation: Isolation
     splits: tuple[Split, ...]
     functions: tuple[FunctionResult, ...]
     import_failure: Failure | None
@@ -112,6 +113,13 @@ class GradeResult:
     # What the student should know beyond the table: which source was graded, what
     # happened when the notebook ran, definitions given twice.
     notes: tuple[str, ...] = ()
+    # What the isolation could not take away on this machine ("network", "RLIMIT_AS" ...).
+    isolation_gaps: tuple[str, ...] = ()
+
+    @property
+    def sandboxed(self) -> bool:
+        """Isolated enough for hidden cases: the code could not read the expected values."""
+        return self.isolation in HIDDEN_OK
 
     @property
     def score(self) -> float:
@@ -198,7 +206,7 @@ def grade(
     return GradeResult(
         submission=submission,
         module=run.module,
-        sandboxed=run.sandboxed,
+        isolation=run.isolation,
         splits=splits,
         functions=tuple(results),
         import_failure=run.import_failure,
@@ -206,4 +214,5 @@ def grade(
         seconds=run.seconds,
         mode=mode,
         notes=notes,
+        isolation_gaps=run.gaps,
     )

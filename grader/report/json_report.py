@@ -3,7 +3,10 @@
 Schema ``layergrade.result/1`` (fields are only ever added within a version):
 
 - ``schema``, ``grader_version``, ``submission``, ``module``, ``mode`` (module, notebook,
-  or notebook definitions only), ``notes`` (list of text), ``sandboxed``, ``cases``
+  or notebook definitions only), ``notes`` (list of text), ``isolation`` (bubblewrap,
+  container or processes), ``isolation_gaps`` (what it could not take away here:
+  "network", or a resource limit the platform lacks), ``sandboxed`` (isolated enough for
+  hidden cases: bubblewrap or container), ``cases``
   (the splits graded), ``score``, ``max_score``, ``seconds``
 - ``import_error``: null, or {status, message, line, file, traceback}
 - ``functions``: list of {name, score, max_score, status (pass|partial|fail|missing),
@@ -81,6 +84,8 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
         "mode": result.mode,
         "notes": list(result.notes),
         "sandboxed": result.sandboxed,
+        "isolation": result.isolation,
+        "isolation_gaps": list(result.isolation_gaps),
         "cases": list(result.splits),
         "score": result.score,
         "max_score": result.max_score,

@@ -34,11 +34,13 @@ def render(result: GradeResult, verbose: bool = False, width: int = FILE_WIDTH) 
 
 
 def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
-    sandbox = "sandboxed" if result.sandboxed else "NOT sandboxed (process limits only)"
+    isolation = f"isolation: {result.isolation}"
+    if result.isolation_gaps:
+        isolation += f" (not enforced here: {', '.join(result.isolation_gaps)})"
     console.print(
         Text.assemble(
             (result.submission, "bold"),
-            f"  {result.mode} {result.module}  cases: {'+'.join(result.splits)}  {sandbox}",
+            f"  {result.mode} {result.module}  cases: {'+'.join(result.splits)}  {isolation}",
         )
     )
     if result.import_failure is not None:

@@ -45,6 +45,29 @@ class SandboxPaths:
     site: str
 
 
+def namespace_flags() -> list[str]:
+    """The namespaces a worker gets. As root, no user namespace: the worker switches to an
+    unprivileged uid itself, for which it keeps the capabilities to do so."""
+    if os.geteuid() != 0:
+        return ["--unshare-all"]
+    return [
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+        "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+    ]  # fmt: skip
+
+
+def hidden_site_paths(runtime: Runtime, stdlib_inside: str) -> list[str]:
+    """Where the site folders that the sandbox's binds expose appear inside it: under the
+    standard library (bound to ``stdlib_inside``) or under /usr (bound as it is)."""
+    hidden = []
+    for site_dir in runtime.site_dirs:
+        if site_dir.is_relative_to(runtime.stdlib):
+            hidden.append(f"{stdlib_inside}/{site_dir.relative_to(runtime.stdlib)}")
+        elif site_dir.is_relative_to("/usr"):
+            hidden.append(str(site_dir))
+    return list(dict.fromkeys(hidden))
+
+
 def bwrap_args(
     bwrap: str,
     runtime: Runtime,
@@ -54,15 +77,9 @@ def bwrap_args(
 ) -> tuple[list[str], SandboxPaths]:
     """The bubblewrap command line up to the interpreter, and the in-sandbox paths.
     ``extra`` are packages to show beside numpy (what executing a notebook needs)."""
-    privileged = os.geteuid() == 0
     py = f"{MOUNT}/py"
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
-    if privileged:
-        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
-        args += ["--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        args += ["--unshare-all"]
+    args = [bwrap, "--die-with-parent", "--new-session", "--clearenv", *namespace_flags()]
     args += ["--ro-bind", "/usr", "/usr"]
     for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(top):
@@ -80,15 +97,9 @@ def bwrap_args(
     if runtime.libpython is not None:
         args += ["--ro-bind", str(runtime.libpython), f"{py}/lib/{runtime.libpython.name}"]
         env["LD_LIBRARY_PATH"] = f"{py}/lib"
-    # Hide every site-packages that the binds above expose (the stdlib's own, and any
-    # under /usr): an empty read-only tmpfs over each.
-    hidden = [f"{py}/lib/{version}/site-packages"]
-    for site_dir in runtime.site_dirs:
-        if site_dir.is_relative_to("/usr"):
-            hidden.append(str(site_dir))
-        elif site_dir.is_relative_to(runtime.stdlib):
-            hidden.append(f"{py}/lib/{version}/{site_dir.relative_to(runtime.stdlib)}")
-    for d in dict.fromkeys(hidden):
+    # Hide every site folder that the binds above expose (the stdlib's own, and any under
+    # /usr): an empty read-only tmpfs over each. The folders exist (discover_runtime).
+    for d in hidden_site_paths(runtime, f"{py}/lib/{version}"):
         args += ["--size", "4096", "--tmpfs", d, "--remount-ro", d]
     args += ["--ro-bind", str(runtime.numpy_dir), f"{MOUNT}/site/numpy"]
     if runtime.numpy_libs is not None:

@@ -20,14 +20,17 @@ def worker_env(home: str) -> dict[str, str]:
     }
 
 
-def rlimits(limits: Limits, processes: int) -> dict[str, int]:
-    """The worker's resource limits, by ``resource`` module name."""
-    return {
+def rlimits(limits: Limits, processes: int | None) -> dict[str, int]:
+    """The worker's resource limits, by ``resource`` module name. ``processes`` is the
+    RLIMIT_NPROC to set (it counts every process of the uid), None to set none."""
+    values = {
         "RLIMIT_AS": limits.memory_mb << 20,
-        "RLIMIT_NPROC": processes,
         "RLIMIT_FSIZE": limits.file_size_mb << 20,
         "RLIMIT_NOFILE": limits.open_files,
         "RLIMIT_CORE": 0,
         # CPU seconds per process: a backstop behind the wall-clock deadlines.
         "RLIMIT_CPU": int(limits.submission_seconds) + 1,
     }
+    if processes is not None:
+        values["RLIMIT_NPROC"] = processes
+    return values

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
+
+from grader.config.choices import Isolation
 
 # Why a call, an import or a whole run gave no usable value.
 FailureStatus = Literal[
@@ -21,7 +23,11 @@ FailureStatus = Literal[
     "notebook",  # the notebook could not be read
     "not_run",  # never started: an earlier failure or the time budget
 ]
-FAILURE_STATUSES: tuple[FailureStatus, ...] = get_args(FailureStatus)
+# What the worker itself may say of a case or an import; the rest are the grader's own
+# findings, which a message from the worker (student code runs there) must not claim.
+WORKER_STATUSES: tuple[FailureStatus, ...] = (
+    "error", "bad_return", "timeout", "killed", "exit", "import_error",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class NotebookRun:
 @dataclass(frozen=True)
 class RunResult:
     module: str
-    sandboxed: bool
+    isolation: Isolation
     outcomes: tuple[CaseOutcome, ...]
     import_failure: Failure | None
     functions: tuple[str, ...]
@@ -82,3 +88,5 @@ class RunResult:
     notebook: NotebookRun | None
     output: str
     seconds: float
+    # What the isolation could not take away on this machine ("network", "RLIMIT_AS" ...).
+    gaps: tuple[str, ...] = ()

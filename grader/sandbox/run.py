@@ -17,7 +17,7 @@ from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, TransportError
 from grader.sandbox.job import Job
 from grader.sandbox.results import (
-    FAILURE_STATUSES,
+    WORKER_STATUSES,
     CaseOutcome,
     CellError,
     Failure,
@@ -49,7 +49,7 @@ def failure_from(header: Mapping[str, object], default: FailureStatus) -> Failur
     status = header.get("status", default)
     return Failure(
         # The worker runs student code: a status it made up counts as an error.
-        status=status if status in FAILURE_STATUSES else "error",
+        status=status if status in WORKER_STATUSES else "error",
         message=text("error") or default,
         line=line if type(line) is int else None,
         file=text("file"),
@@ -236,10 +236,13 @@ def run_submission(
     notebook: NotebookRun | None = None
     import_failure: Failure | None = None
     restart_failure: Failure | None = None
+    gaps: tuple[str, ...] | None = None
     workers = 0
     while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
         worker, failure, hello = start_worker(config, limits, job, submission, budget_end)
+        if gaps is None and worker.started:
+            gaps = worker.gaps
         try:
             if hello is not None:
                 raw = hello.header.get("functions")
@@ -270,11 +273,12 @@ def run_submission(
     outcomes.extend(not_run(pending, reason))
     return RunResult(
         module=submission.module,
-        sandboxed=config.sandboxed,
+        isolation=config.mode,
         outcomes=tuple(outcomes),
         import_failure=import_failure,
         functions=functions,
         notebook=notebook,
         output=output[:65536].decode("utf-8", "replace"),
         seconds=time.monotonic() - start,
+        gaps=gaps or (),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import glob
 import importlib.metadata
 import json
 import os
@@ -28,6 +29,31 @@ class Runtime:
     site_dirs: tuple[Path, ...]
 
 
+# Where distributions put site folders under /usr: Debian and Ubuntu (dist-packages, for
+# apt and for pip as root), everyone else (site-packages). All are hidden from workers.
+SYSTEM_SITE_PATTERNS = (
+    "/usr/lib/python3*/site-packages",
+    "/usr/lib/python3*/dist-packages",
+    "/usr/local/lib/python3*/site-packages",
+    "/usr/local/lib/python3*/dist-packages",
+    "/usr/lib64/python3*/site-packages",
+)
+
+
+def site_folders() -> set[Path]:
+    """Every folder this interpreter may load packages from besides its standard library:
+    its own (a venv's, with or without system site packages), its base interpreter's
+    (found from inside a venv too), the user's, and the system's under /usr."""
+    found = {Path(p) for p in site.getsitepackages()}
+    found.update(Path(p) for p in site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]))
+    found.add(Path(site.getusersitepackages()))
+    paths = sysconfig.get_paths()
+    found.update(Path(paths[key]) for key in ("purelib", "platlib"))
+    for pattern in SYSTEM_SITE_PATTERNS:
+        found.update(Path(p) for p in glob.glob(pattern))
+    return found
+
+
 def discover_runtime() -> Runtime:
     executable = Path(os.path.realpath(sys.executable))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -40,17 +66,15 @@ def discover_runtime() -> Runtime:
             libpython = candidate
     numpy_dir = Path(np.__file__).resolve().parent
     libs = numpy_dir.with_name("numpy.libs")
-    sites = {Path(p) for p in site.getsitepackages()}
-    sites.add(Path(site.getusersitepackages()))
-    sites.add(Path(sysconfig.get_paths()["purelib"]))
-    sites.add(Path(sysconfig.get_paths()["platlib"]))
     return Runtime(
         executable=executable,
         stdlib=stdlib,
         libpython=libpython,
         numpy_dir=numpy_dir,
         numpy_libs=libs if libs.is_dir() else None,
-        site_dirs=tuple(sorted(p for p in sites if p.is_dir())),
+        # Only folders that exist: bubblewrap cannot mount over a missing one inside a
+        # read-only bind (Debian's standard library has no site-packages, for one).
+        site_dirs=tuple(sorted(p for p in site_folders() if p.is_dir())),
     )
 
 

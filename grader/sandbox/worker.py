@@ -1,11 +1,13 @@
 """Starting and stopping untrusted workers. The only module that starts student code.
 
 With bubblewrap (bwrap.py), each worker runs in namespaces of its own with a read-only
-view of the host. When the grader runs as root, bubblewrap runs privileged (no user
-namespace) and the worker, before it loads any student code, forbids privilege gain and
-switches to an unprivileged uid of its own (uids.py), so that RLIMIT_NPROC applies. The
-interpreter may live under a folder that uid cannot traverse (a home folder of mode
-700): the bind mounts are made by root, so nothing on the host is loosened.
+view of the host. When the grader runs as root (with bubblewrap or in a container), the
+worker, before it loads any student code, forbids privilege gain and switches to an
+unprivileged uid of its own (uids.py), so that RLIMIT_NPROC applies. In container mode it
+first leaves the network, and gets a /tmp of its own. The interpreter may live under a
+folder that uid cannot traverse (a home folder of mode 700): bubblewrap's bind mounts are
+made by root, so nothing on the host is loosened; without them the worker loads what
+student code commonly imports before it drops root.
 
 The grader enforces every deadline from outside and ends a worker by SIGKILL to its
 process group (bubblewrap's ``--die-with-parent`` takes the whole pid namespace down).
@@ -16,17 +18,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from grader.config.choices import Isolation
 from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, SandboxError, TransportError
-from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args
+from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
+from grader.sandbox.container import open_to_group
 from grader.sandbox.environment import rlimits, worker_env
+from grader.sandbox.inside.processes import have_proc
+from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
 from grader.sandbox.transport import Reader, send
@@ -48,20 +57,42 @@ BOOTSTRAP = (
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """How to isolate workers. ``bwrap`` None means process and rlimit isolation only."""
+    """How to isolate workers (see isolation.py), for one grading slot at a time."""
 
-    bwrap: str | None
+    mode: Isolation
     runtime: Runtime
-    # The unprivileged uid of this grader's workers when it runs as root (see allocate_uid).
+    # The bubblewrap binary, in bubblewrap mode.
+    bwrap: str | None = None
+    # The unprivileged uid of this slot's workers when the grader runs as root.
     uid: int | None = None
 
     @classmethod
-    def create(cls, bwrap: str | None, runtime: Runtime) -> SandboxConfig:
-        return cls(bwrap, runtime, allocate_uid() if os.geteuid() == 0 else None)
+    def create(cls, mode: Isolation, runtime: Runtime) -> SandboxConfig:
+        """A slot: as root, with a worker uid of its own (see allocate_uid)."""
+        bwrap = bwrap_path() if mode == "bubblewrap" else None
+        if mode == "bubblewrap" and bwrap is None:
+            raise SandboxError("bubblewrap isolation without a bwrap binary")
+        return cls(mode, runtime, bwrap, allocate_uid() if os.geteuid() == 0 else None)
 
     @property
-    def sandboxed(self) -> bool:
-        return self.bwrap is not None
+    def may_run_hidden(self) -> bool:
+        return self.mode in HIDDEN_OK
+
+    def admit(self, folder: Path) -> None:
+        """Open a submission's staging ``folder`` to this slot's workers only."""
+        if self.uid is not None:
+            open_to_group(folder, self.uid)
+
+
+def worker_processes(limits: Limits, uid: int | None) -> int | None:
+    """The RLIMIT_NPROC of a worker: the limit, for a uid of its own; else the processes
+    the user already has plus the limit (the kernel counts them all), and none where they
+    cannot be counted (no /proc)."""
+    if uid is not None:
+        return limits.processes
+    if not have_proc():
+        return None
+    return processes_of(os.getuid()) + limits.processes
 
 
 class Worker:
@@ -83,32 +114,41 @@ class Worker:
         self.uid = config.uid if root else None
         if root and self.uid is None:
             raise SandboxError("a grader running as root needs a worker uid (SandboxConfig.create)")
-        # RLIMIT_NPROC counts every process of the uid; when we cannot switch to a uid of
-        # our own, allow the processes the user already has plus the limit.
-        nproc = limits.processes if root else processes_of(os.getuid()) + limits.processes
-        if config.bwrap is not None:
+        self.started = False
+        self.network_cut: bool | None = config.mode == "bubblewrap"
+        self.limits_skipped: tuple[str, ...] = ()
+        self.tmp: Path | None = None
+        if config.mode == "bubblewrap":
+            assert config.bwrap is not None
             extra = notebook_site() if cells else ()
-            argv, paths = bwrap_args(
-                config.bwrap, config.runtime, Mounts(job.path, source), limits, extra
-            )
+            mounts = Mounts(job.path, source)
+            argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
             env = None
         else:
             argv = [str(config.runtime.executable)]
             paths = SandboxPaths(
                 job=str(job.path), source=str(source), site=str(config.runtime.numpy_dir.parent)
             )
-            env = worker_env(home=str(source))
+            if self.uid is not None:
+                # A /tmp of its own: the machine's is shared with every other worker.
+                self.tmp = Path(tempfile.mkdtemp(prefix="layergrade-tmp-"))
+                os.chown(self.tmp, self.uid, self.uid)
+            home = str(self.tmp or source)
+            env = dict(worker_env(home=home), TMPDIR=home)
         settings: dict[str, Any] = {
             "req_fd": req_r,
             "res_fd": res_w,
-            "limits": rlimits(limits, nproc),
+            "limits": rlimits(limits, worker_processes(limits, self.uid)),
             "uid": self.uid,
             "module": module,
             "case_seconds": limits.case_seconds,
             "parallel": limits.parallel_cases,
             # Sweeping strays is safe where every process of the worker's uid is ours.
-            "contain": config.sandboxed or self.uid is not None,
-            "preload": not config.sandboxed and self.uid is not None,
+            "contain": config.mode == "bubblewrap" or self.uid is not None,
+            # Without bubblewrap's bind mounts the worker's uid may not be able to read the
+            # interpreter's files once it has dropped root.
+            "preload": config.mode != "bubblewrap" and self.uid is not None,
+            "cut_network": config.mode == "container",
             "cell_seconds": limits.cell_seconds,
             "notebook_seconds": limits.notebook_seconds,
             "job": paths.job,
@@ -127,7 +167,7 @@ class Worker:
             pass_fds=(req_r, res_w),
             start_new_session=True,
             env=env,
-            cwd=str(source) if config.bwrap is None else None,
+            cwd=str(source) if config.mode != "bubblewrap" else None,
         )
         os.close(req_r)
         os.close(res_w)
@@ -156,9 +196,17 @@ class Worker:
                 f"the worker did not start ({type(exc).__name__}); its output:\n"
                 + self.output.decode("utf-8", "replace")[-2000:]
             ) from None
-        if message.header.get("type") != "started":
+        header = message.header
+        if header.get("type") != "started":
             self.kill()
-            raise SandboxError(f"the worker sent {message.header!r:.200} before starting")
+            raise SandboxError(f"the worker sent {header!r:.200} before starting")
+        self.started = True
+        # Written by the worker's own code, before any student code was loaded.
+        if type(header.get("network_cut")) is bool:
+            self.network_cut = header["network_cut"]
+        skipped = header.get("limits_skipped")
+        if type(skipped) is list:
+            self.limits_skipped = tuple(str(name)[:40] for name in skipped[:10])
 
     def request(self, case_id: str) -> None:
         send(self.req_w, {"case": case_id})
@@ -184,6 +232,13 @@ class Worker:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.kill()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @property
+    def gaps(self) -> tuple[str, ...]:
+        """What this worker's isolation could not take away."""
+        return (() if self.network_cut else ("network",)) + self.limits_skipped
 
     def __enter__(self) -> Worker:
         return self

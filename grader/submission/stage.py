@@ -166,9 +166,10 @@ def stage(
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
     path = path.resolve()
+    # Private to the grader (mode 0700) until the sandbox opens it to the one worker that
+    # grades it: a folder left behind by a grader that was killed stays closed.
     tmp = tempfile.TemporaryDirectory(prefix="layergrade-sub-")
     staging = Path(tmp.name)
-    staging.chmod(0o755)
     code = staging / "code"
     code.mkdir(mode=0o755)
     try:

@@ -13,6 +13,7 @@ import ctypes
 import os
 import select
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ PR_SET_CHILD_SUBREAPER = 36
 def hold_descendants() -> None:
     """Stay alive, reaping, while any descendant lives: a notebook run hands its state
     from process to process, and the sandbox ends when its first process does."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if _fork() != 0:
         while True:
             try:

@@ -5,7 +5,8 @@ by the grader: nothing here decides a score.
 
 Protocol (frames, see frames.py):
   grader -> worker   {"case": CASE_ID} per request, {"quit": true} to stop
-  worker -> grader   {"type": "started"} once the grader's own setup is done, then
+  worker -> grader   {"type": "started", "network_cut", "limits_skipped"} once the
+                     grader's own setup is done (what it could not take away), then
                      {"type": "ready", "functions": [...], "notebook": ...} or
                      {"type": "import_error", ...}, then one {"type": "result", ...} per
                      request, followed by its arrays
@@ -28,7 +29,7 @@ import numpy as np
 from .calls import error_message
 from .cells import hold_descendants, run_cells
 from .frames import write_message
-from .privileges import drop_privileges
+from .privileges import cut_network, drop_privileges
 from .serve import serve
 
 # What student code commonly imports, loaded before the privilege drop where the worker's
@@ -78,10 +79,13 @@ def main(settings: str) -> int:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
-    drop_privileges(config["limits"], config.get("uid"))
+    network_cut = cut_network() if config["cut_network"] else None
+    skipped = drop_privileges(config["limits"], config.get("uid"))
     # Everything before this point is the grader's own setup; a failure there is not the
     # student's, and the grader tells the two apart by this message.
-    write_message(res_fd, {"type": "started"})
+    write_message(
+        res_fd, {"type": "started", "network_cut": network_cut, "limits_skipped": skipped}
+    )
     sys.dont_write_bytecode = True
     sys.argv = [config["module"]]
     try:

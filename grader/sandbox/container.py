@@ -1,0 +1,62 @@
+"""Container isolation's filesystem side: what a worker uid must not read, made unreadable.
+
+Without namespaces a worker sees the machine's files with the permissions of its uid,
+which owns none of them and belongs to no group: only the "other" permission bits count.
+Before grading, the staff files (the rubric, every stored vector, the reference, the
+example solutions) and the class's folders are made unreadable to other users where they
+are not already; a submission's staging folder is opened to its own worker's group only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+import grader
+
+# A checkout of the course's repository: the staff files beside the grader package.
+CHECKOUT = Path(grader.__file__).resolve().parent.parent
+STAFF_IN_CHECKOUT = ("rubric.yaml", "assignments", "reference", "tests", "bench")
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether a user who owns nothing here and is in no group could reach ``path``: every
+    folder above it must let others pass, and ``path`` itself let them read (or, for a
+    folder, pass: a file whose name is known needs nothing more)."""
+    try:
+        for folder in reversed(path.parents):
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+        return bool(os.stat(path).st_mode & (stat.S_IROTH | stat.S_IXOTH))
+    except OSError:
+        return False
+
+
+def staff_paths(extra: Iterable[Path] = ()) -> list[Path]:
+    """What a worker must not read: the staff files of the checkout the grader runs from
+    (when it runs from one) and ``extra`` (the rubric in use, its vectors, a class's
+    submissions and results)."""
+    found = [Path(p).resolve() for p in extra]
+    if (CHECKOUT / "reference").is_dir() or (CHECKOUT / "assignments").is_dir():
+        found += [CHECKOUT / name for name in STAFF_IN_CHECKOUT]
+    return [p for p in dict.fromkeys(found) if p.exists()]
+
+
+def lock(paths: Iterable[Path]) -> list[Path]:
+    """Take every permission of other users off each of ``paths`` that they could read;
+    return those changed. A folder's own bits are enough: nothing below it can be reached."""
+    changed = []
+    for path in paths:
+        if readable_by_others(path):
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o007)
+            changed.append(path)
+    return changed
+
+
+def open_to_group(folder: Path, gid: int) -> None:
+    """Let the group ``gid`` (one worker's) read and enter ``folder``, and nobody else but
+    its owner: the submission's staged code, for its own worker alone."""
+    os.chown(folder, -1, gid)
+    os.chmod(folder, 0o750)

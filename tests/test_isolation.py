@@ -1,0 +1,160 @@
+"""Choosing the isolation, and what each mode relies on: permissions in a container, the
+limits a platform has, no /proc where there is none."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.errors import UsageError
+from grader.sandbox import container
+from grader.sandbox.inside import privileges, processes
+from grader.sandbox.isolation import HIDDEN_OK, choose_isolation
+
+LINUX_ROOT = {"root": True, "linux": True}
+LINUX_USER = {"root": False, "linux": True}
+MAC_USER = {"root": False, "linux": False}
+
+
+@pytest.mark.parametrize(
+    ("bwrap", "bwrap_ok", "machine", "chosen"),
+    [
+        ("/usr/bin/bwrap", True, LINUX_USER, "bubblewrap"),
+        ("/usr/bin/bwrap", True, LINUX_ROOT, "bubblewrap"),
+        # A Docker container: bwrap installed but forbidden to make namespaces.
+        ("/usr/bin/bwrap", False, LINUX_ROOT, "container"),
+        (None, False, LINUX_ROOT, "container"),
+        (None, False, LINUX_USER, "processes"),
+        ("/usr/bin/bwrap", False, LINUX_USER, "processes"),
+        (None, False, MAC_USER, "processes"),
+    ],
+)
+def test_auto_takes_the_strongest_isolation_the_machine_has(
+    bwrap: str | None, bwrap_ok: bool, machine: dict[str, bool], chosen: str
+) -> None:
+    assert choose_isolation("auto", bwrap=bwrap, bwrap_ok=bwrap_ok, **machine) == chosen
+
+
+def test_only_isolations_that_hide_the_expected_values_may_run_hidden_cases() -> None:
+    assert set(HIDDEN_OK) == {"bubblewrap", "container"}
+
+
+def test_a_requested_isolation_the_machine_lacks_is_refused_with_a_hint() -> None:
+    with pytest.raises(UsageError, match="(?s)cannot create namespaces here.*Hint"):
+        choose_isolation("bubblewrap", bwrap="/usr/bin/bwrap", bwrap_ok=False, **LINUX_ROOT)
+    with pytest.raises(UsageError, match="(?s)is not installed.*apt-get install bubblewrap"):
+        choose_isolation("bubblewrap", bwrap=None, bwrap_ok=False, **LINUX_USER)
+    with pytest.raises(UsageError, match="needs a grader running as root on Linux"):
+        choose_isolation("container", bwrap=None, bwrap_ok=False, **LINUX_USER)
+    assert choose_isolation("processes", bwrap="/b", bwrap_ok=True, **LINUX_ROOT) == "processes"
+
+
+# Container mode: permissions ----------------------------------------------------------------
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A folder other users can reach (pytest's own are private to their owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="layergrade-test-"))
+    folder.chmod(0o755)
+    assert container.readable_by_others(folder), "/tmp itself must be open to all"
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_readable_by_others_follows_every_folder_on_the_way(open_tmp: Path) -> None:
+    folder = open_tmp / "staff"
+    folder.mkdir(mode=0o755)
+    secret = folder / "hidden.npz"
+    secret.write_bytes(b"x")
+    secret.chmod(0o644)
+    assert container.readable_by_others(secret) and container.readable_by_others(folder)
+    folder.chmod(0o750)
+    assert not container.readable_by_others(secret)
+    folder.chmod(0o751)  # others may pass but not list: a known name is still reachable
+    assert container.readable_by_others(secret)
+    secret.chmod(0o640)
+    assert not container.readable_by_others(secret)
+
+
+def test_lock_closes_only_what_others_could_reach(open_tmp: Path) -> None:
+    open_folder, closed_folder = open_tmp / "open", open_tmp / "closed"
+    open_folder.mkdir(mode=0o755)
+    closed_folder.mkdir(mode=0o700)
+    (closed_folder / "file").write_text("x")
+    assert container.lock([open_folder, closed_folder, closed_folder / "file"]) == [open_folder]
+    assert stat.S_IMODE(open_folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE(closed_folder.stat().st_mode) == 0o700
+    assert container.lock([open_folder]) == []
+
+
+def test_the_checkouts_staff_files_are_among_the_paths_to_lock(tmp_path: Path) -> None:
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text("x")
+    paths = container.staff_paths([rubric, tmp_path / "missing"])
+    assert rubric in paths and tmp_path / "missing" not in paths
+    for name in ("reference", "assignments", "rubric.yaml"):
+        assert container.CHECKOUT / name in paths
+    assert not any(p.is_relative_to(container.CHECKOUT / "grader") for p in paths)
+
+
+@pytest.mark.container
+def test_a_staging_folder_opens_to_its_own_workers_group_only(tmp_path: Path) -> None:
+    folder = tmp_path / "staging"
+    folder.mkdir()
+    container.open_to_group(folder, 61234)
+    info = folder.stat()
+    assert info.st_gid == 61234 and info.st_uid == os.geteuid()
+    assert stat.S_IMODE(info.st_mode) == 0o750
+
+
+# Processes mode: what a platform may lack --------------------------------------------------
+
+
+def test_limits_a_platform_lacks_are_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(resource, "RLIMIT_NPROC")
+    calls: list[tuple[int, tuple[int, int]]] = []
+    monkeypatch.setattr(resource, "setrlimit", lambda n, v: calls.append((n, v)))
+    skipped = privileges.apply_limits({"RLIMIT_NPROC": 16, "RLIMIT_CORE": 0})
+    assert skipped == ["RLIMIT_NPROC"]
+    assert calls == [(resource.RLIMIT_CORE, (0, 0))]
+
+
+def test_a_limit_the_platform_refuses_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(number: int, values: tuple[int, int]) -> None:
+        raise ValueError("not supported")  # macOS and RLIMIT_AS
+
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    assert privileges.apply_limits({"RLIMIT_AS": 1 << 29}) == ["RLIMIT_AS"]
+
+
+def test_a_limit_never_exceeds_the_hard_limit_the_worker_inherits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(resource, "getrlimit", lambda n: (32, 32))
+    monkeypatch.setattr(resource, "setrlimit", lambda n, v: calls.append(v))
+    assert privileges.apply_limits({"RLIMIT_NOFILE": 64}) == []
+    assert calls == [(32, 32)]
+
+
+def test_without_proc_no_process_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "listdir", no_proc)
+    assert processes.pids() == [] and processes.pids_of(os.getuid()) == []
+
+
+def test_off_linux_nothing_asks_for_prctl_or_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(privileges, "LINUX", False)
+    monkeypatch.setattr(privileges.ctypes, "CDLL", None)  # any use would raise TypeError
+    privileges.forbid_privilege_gain()
+    assert privileges.cut_network() is False
