@@ -1,10 +1,10 @@
 """Benchmark: a class of generated module submissions graded by `grade batch`'s API.
 
-The floor is the same number of sandboxed `import numpy` runs, with as many at once as
-the batch has slots: what any grader that isolates each submission must pay. Prints
-submissions per minute for both and their ratio.
+The floor is the same number of `import numpy` runs in the same isolation, with as many
+at once as the batch has slots: what any grader that isolates each submission must pay.
+Prints submissions per minute for both and their ratio.
 
-    python bench/bench_batch.py [--students N] [-j N]
+    python bench/bench_batch.py [--students N] [-j N] [--isolation bubblewrap|container]
 """
 
 from __future__ import annotations
@@ -48,27 +48,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--isolation", choices=("bubblewrap", "container"), default="bubblewrap")
     args = parser.parse_args()
-    bwrap = bwrap_path()
-    if bwrap is None:
+    if args.isolation == "bubblewrap" and bwrap_path() is None:
         print("bubblewrap (bwrap) is not installed: the benchmark measures the sandbox.")
         return 2
     runtime = discover_runtime()
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
     digest = load_vectors(rubric.vectors, rubric.splits).digest
-    configs = [SandboxConfig.create(bwrap, runtime) for _ in range(args.jobs)]
+    configs = [SandboxConfig.create(args.isolation, runtime) for _ in range(args.jobs)]
+    bwrap = configs[0].bwrap
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make_class(work / "class", args.students)
         (work / "empty").mkdir(mode=0o755)
         with Job(cases) as job:
-            argv, paths = bwrap_args(bwrap, runtime, Mounts(job.path, work / "empty"), Limits())
+            if bwrap is not None:
+                mounts = Mounts(job.path, work / "empty")
+                argv, paths = bwrap_args(bwrap, runtime, mounts, Limits())
+                site = paths.site
+            else:
+                argv = [str(runtime.executable)]
+                site = str(job.site_view([runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]))
             command = argv + [
                 "-I",
                 "-S",
                 "-c",
-                f"import sys; sys.path.append({paths.site!r}); import numpy",
+                f"import sys; sys.path.append({site!r}); import numpy",
             ]
             start = time.perf_counter()
             with ThreadPoolExecutor(args.jobs) as pool:
@@ -88,8 +95,8 @@ def main() -> int:
         assert counts["graded"] == args.students and summary.mean == summary.max_score
         shutil.rmtree(work / "class")
     n = args.students
-    print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}")
-    print(f"floor: {n} sandboxed `import numpy`  {floor:6.1f} s  {60 * n / floor:6.0f} per minute")
+    print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}, {args.isolation}")
+    print(f"floor: {n} `import numpy`, same isolation {floor:6.1f} s  {60 * n / floor:6.0f}/min")
     print(
         f"grade batch                          {batch:6.1f} s  {60 * n / batch:6.0f} per minute"
         f"  {batch / floor:5.2f} x floor"

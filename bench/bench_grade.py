@@ -8,7 +8,11 @@ Notebooks: the floor starts an IPython shell in the same sandbox and runs one tr
 cell; the figures grade the bundled notebook, executed and with --no-execute.
 All as ratios to their floor, with submissions per minute and peak memory.
 
-    python bench/bench_grade.py [--repeat N]
+With --isolation container (root, and an interpreter other users can read, such as
+Debian's), the floors run the same interpreter with the same path but no namespaces,
+as the worker uid would: what any grader that starts a process per submission pays.
+
+    python bench/bench_grade.py [--repeat N] [--isolation bubblewrap|container]
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--isolation", choices=("bubblewrap", "container"), default="bubblewrap")
     args = parser.parse_args()
     bwrap = bwrap_path()
-    if bwrap is None:
+    if args.isolation == "bubblewrap" and bwrap is None:
         print("bubblewrap (bwrap) is not installed: the benchmark measures the sandbox.")
         return 2
     runtime = discover_runtime()
-    config = SandboxConfig.create(bwrap, runtime)
+    config = SandboxConfig.create(args.isolation, runtime)
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
 
@@ -70,8 +75,14 @@ def main() -> int:
         mounts = Mounts(job.path, Path(empty))
 
         def sandboxed(code: str, extra: tuple[Path, ...] = ()) -> Callable[[], object]:
-            argv, paths = bwrap_args(bwrap, runtime, mounts, Limits(), extra)
-            setup = f"import sys; sys.path.append({paths.site!r}); "
+            if config.bwrap is not None:
+                argv, paths = bwrap_args(config.bwrap, runtime, mounts, Limits(), extra)
+                site = paths.site
+            else:
+                argv = [str(runtime.executable)]
+                numpy = [runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]
+                site = str(job.site_view([*numpy, *extra]))
+            setup = f"import sys; sys.path.append({site!r}); "
             command = argv + ["-I", "-S", "-c", setup + code]
             return lambda: subprocess.run(
                 command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -87,7 +98,8 @@ def main() -> int:
 
         def command() -> None:
             subprocess.run(
-                [sys.executable, "-m", "grader", str(CORRECT), "--format", "json"],
+                [sys.executable, "-m", "grader", str(CORRECT), "--format", "json"]
+                + ["--isolation", config.mode],
                 check=True,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
@@ -111,8 +123,8 @@ def main() -> int:
 
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"cases per submission: {len(cases)} (rubric.yaml, public + hidden)")
-    print(f"floor: sandboxed `import numpy`        {t['floor']:6.3f} s")
+    print(f"isolation: {config.mode}; cases per submission: {len(cases)} (rubric.yaml)")
+    print(f"floor: `import numpy`, same isolation  {t['floor']:6.3f} s")
     print(
         f"module, API (per submission)           {t['module']:6.3f} s  "
         f"{t['module'] / t['floor']:5.2f} x floor  {60 / t['module']:5.0f} submissions/min"
@@ -121,7 +133,7 @@ def main() -> int:
         f"module, `grade` command with start-up  {t['command']:6.3f} s  "
         f"{t['command'] / t['floor']:5.2f} x floor"
     )
-    print(f"floor: sandboxed IPython, one cell     {t['notebook floor']:6.3f} s")
+    print(f"floor: IPython one cell, same isol.    {t['notebook floor']:6.3f} s")
     print(
         f"notebook, executed                     {t['notebook']:6.3f} s  "
         f"{t['notebook'] / t['notebook floor']:5.2f} x its floor  "

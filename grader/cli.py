@@ -34,6 +34,7 @@ from grader.config.choices import (
 )
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric, load_rubric
+from grader.config.staff import default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
 from grader.report import FORMATS
 from grader.sandbox.container import lock, staff_paths
@@ -43,14 +44,12 @@ from grader.sandbox.worker import SandboxConfig
 from grader.vectors import load_vectors
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-DEFAULT_RUBRIC = Path("rubric.yaml")
+RUBRIC_HELP = "rubric file (default: ./rubric.yaml, else the built-in assignment's)"
 
 
 def add_grading_options(p: argparse.ArgumentParser, staff: bool) -> None:
     """The options that ``grade``, ``grade check`` and ``grade batch`` share."""
-    p.add_argument(
-        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric file (default: %(default)s)"
-    )
+    p.add_argument("--rubric", type=Path, help=RUBRIC_HELP)
     p.add_argument("--module", help="path of the layers module inside the submission")
     p.add_argument(
         "--source",
@@ -162,7 +161,7 @@ def requested_isolation(args: argparse.Namespace, student: bool) -> IsolationCho
 def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
-    rubric = load_rubric(args.rubric)
+    rubric = load_rubric(args.rubric or default_rubric())
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     protect = [rubric.path, rubric.vectors]
     requested = requested_isolation(args, student)
@@ -215,7 +214,7 @@ def run_batch(argv: list[str]) -> int:
         raise UsageError(f"-j {args.jobs}: at least one parallel slot is needed.")
     if not args.submissions.exists():
         raise UsageError(f"{args.submissions} does not exist.")
-    rubric = load_rubric(args.rubric)
+    rubric = load_rubric(args.rubric or default_rubric())
     splits = chosen_splits(args, rubric)
     # In a container, other students' submissions and results must be unreadable too.
     args.output.mkdir(parents=True, exist_ok=True)
@@ -269,14 +268,14 @@ def run_vectors(argv: list[str]) -> int:
         prog="grade vectors", description="Build or verify the stored test vectors."
     )
     p.add_argument("action", choices=("build", "verify"))
-    p.add_argument(
-        "--rubric", type=Path, default=DEFAULT_RUBRIC, help="rubric naming the vectors folder"
-    )
+    p.add_argument("--rubric", type=Path, help=f"{RUBRIC_HELP}, naming the vectors folder")
     p.add_argument("--out", type=Path, help="vectors folder (default: the rubric's `vectors`)")
     args = p.parse_args(argv)
-    folder = args.out or load_rubric(args.rubric).vectors
+    folder = args.out or load_rubric(args.rubric or default_rubric()).vectors
     if args.action == "build":
-        # Staff only: the reference is needed to compute expected values.
+        # Staff only: the reference computes the expected values.
+        checkout = require_staff_checkout("grade vectors build")
+        sys.path.insert(0, str(checkout))
         from reference.build import build
 
         for path in build(folder):

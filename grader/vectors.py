@@ -178,6 +178,12 @@ def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
     cases: list[CaseVector] = []
     digests = []
     for split in splits:
+        if split == "hidden" and not (root / split).is_dir() and (root / "public").is_dir():
+            raise VectorError(
+                f"{root} has no hidden cases: they are staff files, which the package "
+                "students install does not carry.\nHint: grade public cases only with "
+                "--cases public (grade check does), or grade from the course's repository."
+            )
         split_cases, digest = load_split(root / split)
         cases.extend(split_cases)
         digests.append(f"{split}:{digest}")

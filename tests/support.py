@@ -35,7 +35,7 @@ TEST_LIMITS = {"case_seconds": 1, "import_seconds": 3, "submission_seconds": 60}
 def write_rubric(folder: Path, **overrides: Any) -> Path:
     """The default rubric with absolute vector paths, short limits and any overrides."""
     data = yaml.safe_load(DEFAULT_RUBRIC.read_text())
-    data["vectors"] = str(ROOT / data["vectors"])
+    data["vectors"] = str(DEFAULT_RUBRIC.resolve().parent / data["vectors"])
     data["limits"] = dict(data.get("limits", {}), **TEST_LIMITS)
     data.update(overrides)
     path = folder / "rubric.yaml"

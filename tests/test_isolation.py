@@ -158,3 +158,22 @@ def test_off_linux_nothing_asks_for_prctl_or_namespaces(monkeypatch: pytest.Monk
     monkeypatch.setattr(privileges.ctypes, "CDLL", None)  # any use would raise TypeError
     privileges.forbid_privilege_gain()
     assert privileges.cut_network() is False
+
+
+@pytest.mark.container
+def test_a_new_grader_removes_what_a_killed_one_left_to_its_uid() -> None:
+    mine, other = 61240, 61241
+    tmp = Path(tempfile.gettempdir())
+    left = Path(tempfile.mkdtemp(prefix="layergrade-sub-", dir=tmp))
+    (left / "code").mkdir()
+    container.open_to_group(left, mine)
+    worker_tmp = Path(tempfile.mkdtemp(prefix="layergrade-tmp-", dir=tmp))
+    os.chown(worker_tmp, mine, mine)
+    someone_elses = Path(tempfile.mkdtemp(prefix="layergrade-sub-", dir=tmp))
+    container.open_to_group(someone_elses, other)
+    try:
+        assert sorted(container.reclaim(mine)) == sorted([left, worker_tmp])
+        assert not left.exists() and not worker_tmp.exists() and someone_elses.exists()
+    finally:
+        for folder in (left, worker_tmp, someone_elses):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from grader.config.limits import Limits
+from grader.config.staff import CHECKOUT, STAFF_IN_CHECKOUT
 from grader.sandbox.bwrap import Mounts, bwrap_args
-from grader.sandbox.container import CHECKOUT, STAFF_IN_CHECKOUT
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job, inside_files
 from grader.sandbox.runtime import discover_runtime, notebook_site
 from grader.vectors import load_vectors

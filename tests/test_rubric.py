@@ -267,7 +267,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RubricError) as info:
         load_rubric(path)
     assert str(info.value) == (
-        f"{path} does not exist.\nHint: run from the project folder or pass --rubric FILE."
+        f"{path} does not exist.\nHint: pass --rubric FILE."
     )
 
 

@@ -209,7 +209,8 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         raise RubricError(f"{where}: module must be a path such as cs231n/layers.py.")
     return Rubric(
         path=path,
-        vectors=(path.parent / str(data["vectors"])).resolve(),
+        # Relative to the rubric file (to its target, where it is a link).
+        vectors=(path.resolve().parent / str(data["vectors"])).resolve(),
         # Checked against CHOICES above.
         cases=cast(CasesChoice, data.get("cases", "all")),
         dropout_p_means=cast(DropoutMeaning, data.get("dropout_p_means", "keep")),
@@ -225,9 +226,7 @@ def load_rubric(path: Path) -> Rubric:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise RubricError(
-            f"{path} does not exist.\nHint: run from the project folder or pass --rubric FILE."
-        ) from None
+        raise RubricError(f"{path} does not exist.\nHint: pass --rubric FILE.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricError(f"{path} cannot be read as a rubric file ({exc}).") from None
     try:

@@ -9,16 +9,19 @@ are not already; a submission's staging folder is opened to its own worker's gro
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-import grader
+from grader.config.staff import CHECKOUT, STAFF_IN_CHECKOUT, staff_checkout
+from grader.submission.stage import STAGING_PREFIX
 
-# A checkout of the course's repository: the staff files beside the grader package.
-CHECKOUT = Path(grader.__file__).resolve().parent.parent
-STAFF_IN_CHECKOUT = ("rubric.yaml", "assignments", "reference", "tests", "bench")
+# A worker's own /tmp, without bubblewrap.
+WORKER_TMP_PREFIX = "layergrade-tmp-"
 
 
 def readable_by_others(path: Path) -> bool:
@@ -39,7 +42,7 @@ def staff_paths(extra: Iterable[Path] = ()) -> list[Path]:
     (when it runs from one) and ``extra`` (the rubric in use, its vectors, a class's
     submissions and results)."""
     found = [Path(p).resolve() for p in extra]
-    if (CHECKOUT / "reference").is_dir() or (CHECKOUT / "assignments").is_dir():
+    if staff_checkout() is not None:
         found += [CHECKOUT / name for name in STAFF_IN_CHECKOUT]
     return [p for p in dict.fromkeys(found) if p.exists()]
 
@@ -53,6 +56,22 @@ def lock(paths: Iterable[Path]) -> list[Path]:
             os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o007)
             changed.append(path)
     return changed
+
+
+def reclaim(uid: int) -> list[Path]:
+    """Remove what a killed grader left to ``uid``, whose lock this grader now holds: the
+    staging folders opened to its group (other students' code) and its workers' /tmp
+    folders. Return what was removed."""
+    removed = []
+    tmp = Path(tempfile.gettempdir())
+    for pattern in (f"{STAGING_PREFIX}*", f"{WORKER_TMP_PREFIX}*"):
+        for folder in tmp.glob(pattern):
+            with contextlib.suppress(OSError):
+                info = folder.lstat()
+                if stat.S_ISDIR(info.st_mode) and uid in (info.st_gid, info.st_uid):
+                    shutil.rmtree(folder)
+                    removed.append(folder)
+    return removed
 
 
 def open_to_group(folder: Path, gid: int) -> None:

@@ -3,6 +3,8 @@
     job.json                  the cases' calls and output names (no expected values)
     inputs.npz                the cases' inputs
     lib/layergrade_inside/    the worker's own code: a copy of inside/, and nothing else
+    site/                     without bubblewrap: links to numpy (and what notebooks
+                              need), the only packages on the worker's path
 
 The folder is readable by the worker's uid and mounted read-only into each sandbox: it
 is the only code of the grader's that a worker can see.
@@ -10,10 +12,11 @@ is the only code of the grader's that a worker can see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from grader.sandbox import inside
@@ -47,6 +50,17 @@ class Job:
         for p in self.path.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
         self.path.chmod(0o755)
+
+    def site_view(self, packages: Iterable[Path]) -> Path:
+        """A folder of links to ``packages``, to put on a worker's path in place of the
+        site-packages that holds them (and maybe the grader): where bubblewrap does not
+        mount them one by one. Slots sharing the job may add links at the same time."""
+        view = self.path / "site"
+        view.mkdir(mode=0o755, exist_ok=True)
+        for package in packages:
+            with contextlib.suppress(FileExistsError):
+                (view / package.name).symlink_to(package)
+        return view
 
     def close(self) -> None:
         self._dir.cleanup()

@@ -252,7 +252,8 @@ def run_submission(
                     notebook = notebook_run(hello.header.get("notebook"))
                 serve_cases(worker, pending, limits, budget_end=budget_end, outcomes=outcomes)
         finally:
-            worker.close()
+            # A worker that answered everything may tidy up and leave; any other is killed.
+            worker.close(finished=hello is not None and not pending)
             output += worker.output
         if failure is not None:
             # Only the first import is the submission's import; a replacement worker that

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from grader.errors import SandboxError
-from grader.sandbox.inside.processes import kill_all, pids_of
+from grader.sandbox.inside.processes import gone, kill_all, pids_of
 
 # Worker uids when the grader runs as root: a range no distribution hands out to users.
 UID_RANGE = range(61000, 61256)
@@ -25,12 +25,14 @@ _held_locks: list[int] = []
 
 
 def processes_of(uid: int) -> int:
-    return len(pids_of(uid))
+    """The live processes of ``uid``: a zombie holds nothing but its entry, until whoever
+    inherited it (init, in a container) reaps it."""
+    return sum(not gone(pid) for pid in pids_of(uid))
 
 
 def kill_processes_of(uid: int) -> int:
-    """SIGKILL every process of ``uid``; return how many were still there."""
-    return len(kill_all(pids_of(uid)))
+    """SIGKILL every live process of ``uid``; return how many there were."""
+    return len(kill_all(pid for pid in pids_of(uid) if not gone(pid)))
 
 
 def allocate_uid() -> int:

@@ -32,7 +32,7 @@ from grader.config.choices import Isolation
 from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, SandboxError, TransportError
 from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
-from grader.sandbox.container import open_to_group
+from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim
 from grader.sandbox.environment import rlimits, worker_env
 from grader.sandbox.inside.processes import have_proc
 from grader.sandbox.isolation import HIDDEN_OK
@@ -47,6 +47,9 @@ OUTPUT_CAP = 64 * 1024
 STARTUP_SECONDS = 20.0
 # How long a killed sandbox's processes may take to disappear.
 TEARDOWN_SECONDS = 5.0
+# How long a worker that answered everything may take to leave on its own: it kills what
+# its cases left and reaps them, which takes milliseconds.
+QUIT_SECONDS = 1.0
 # Run with -c: puts the worker's package (argv[1]) first and numpy's folder (argv[2]) last
 # on a path that otherwise holds the standard library only, then starts it.
 BOOTSTRAP = (
@@ -72,7 +75,10 @@ class SandboxConfig:
         bwrap = bwrap_path() if mode == "bubblewrap" else None
         if mode == "bubblewrap" and bwrap is None:
             raise SandboxError("bubblewrap isolation without a bwrap binary")
-        return cls(mode, runtime, bwrap, allocate_uid() if os.geteuid() == 0 else None)
+        uid = allocate_uid() if os.geteuid() == 0 else None
+        if uid is not None:
+            reclaim(uid)
+        return cls(mode, runtime, bwrap, uid)
 
     @property
     def may_run_hidden(self) -> bool:
@@ -126,12 +132,13 @@ class Worker:
             env = None
         else:
             argv = [str(config.runtime.executable)]
-            paths = SandboxPaths(
-                job=str(job.path), source=str(source), site=str(config.runtime.numpy_dir.parent)
-            )
+            runtime = config.runtime
+            packages = [runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]
+            site = job.site_view([*packages, *(notebook_site() if cells else ())])
+            paths = SandboxPaths(job=str(job.path), source=str(source), site=str(site))
             if self.uid is not None:
                 # A /tmp of its own: the machine's is shared with every other worker.
-                self.tmp = Path(tempfile.mkdtemp(prefix="layergrade-tmp-"))
+                self.tmp = Path(tempfile.mkdtemp(prefix=WORKER_TMP_PREFIX))
                 os.chown(self.tmp, self.uid, self.uid)
             home = str(self.tmp or source)
             env = dict(worker_env(home=home), TMPDIR=home)
@@ -227,10 +234,17 @@ class Worker:
                 time.sleep(0.001)
         self._drain.join(timeout=5)
 
-    def close(self) -> None:
-        for fd in (self.req_w, self.reader.fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def close(self, finished: bool = False) -> None:
+        """Stop the worker. A ``finished`` one (it answered every request) gets a moment
+        to end what its cases left and reap it (a container's init may never reap);
+        then, finished or not, it is killed with whatever remains."""
+        with contextlib.suppress(OSError):
+            os.close(self.req_w)  # the worker reads this as the end of the requests
+        if finished:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=QUIT_SECONDS)
+        with contextlib.suppress(OSError):
+            os.close(self.reader.fd)
         self.kill()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)

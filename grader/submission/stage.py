@@ -25,6 +25,8 @@ from grader.submission.files import copy_python_tree, find
 # definitions of its notebook extracted without running anything.
 Mode = Literal["module", "notebook", "notebook, definitions only (not executed)"]
 CELLS_FILE = "__layergrade_cells__.json"
+# The staging folders, in the system's temporary folder.
+STAGING_PREFIX = "layergrade-sub-"
 EXTRACTED_MODULE = "__layergrade_notebook__"
 
 
@@ -168,7 +170,7 @@ def stage(
     path = path.resolve()
     # Private to the grader (mode 0700) until the sandbox opens it to the one worker that
     # grades it: a folder left behind by a grader that was killed stays closed.
-    tmp = tempfile.TemporaryDirectory(prefix="layergrade-sub-")
+    tmp = tempfile.TemporaryDirectory(prefix=STAGING_PREFIX)
     staging = Path(tmp.name)
     code = staging / "code"
     code.mkdir(mode=0o755)

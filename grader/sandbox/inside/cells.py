@@ -9,30 +9,25 @@ signals.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import signal
-import sys
 import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .calls import describe_exception
-from .processes import sweep
+from .processes import adopt_orphans, sweep
 
 # Bound before any student code runs, which may replace the os module's functions.
 _fork, _exit = os.fork, os._exit
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def hold_descendants() -> None:
     """Stay alive, reaping, while any descendant lives: a notebook run hands its state
     from process to process, and the sandbox ends when its first process does."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    adopt_orphans()
     if _fork() != 0:
         while True:
             try:

@@ -30,7 +30,11 @@ from .calls import error_message
 from .cells import hold_descendants, run_cells
 from .frames import write_message
 from .privileges import cut_network, drop_privileges
+from .processes import adopt_orphans, reap_all, sweep
 from .serve import serve
+
+# Bound before any student code runs, which may replace the os module's functions.
+_exit = os._exit
 
 # What student code commonly imports, loaded before the privilege drop where the worker's
 # uid may not be able to read the interpreter's files afterwards.
@@ -75,6 +79,7 @@ def main(settings: str) -> int:
     with open(os.path.join(config["job"], "job.json")) as f:
         job = json.load(f)
     inputs = load_inputs(os.path.join(config["job"], "inputs.npz"))
+    adopt_orphans()
     if config["preload"]:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
@@ -110,4 +115,8 @@ def main(settings: str) -> int:
         parallel=int(config["parallel"]),
         contain=bool(config["contain"]),
     )
-    return 0
+    if config["contain"]:
+        sweep(set())
+    reap_all()
+    # Not sys.exit: the submission's module may have registered exit handlers.
+    _exit(0)

@@ -8,13 +8,16 @@ grader running as root relies on it, and only on Linux.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterable
 
 # How long killed processes may take to disappear (or become zombies) before we go on.
 SETTLE_SECONDS = 1.0
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def pids() -> list[int]:
@@ -104,6 +107,28 @@ def settle(victims: Iterable[int], seconds: float = SETTLE_SECONDS) -> None:
     while waiting and time.monotonic() < end:
         waiting = [pid for pid in waiting if not gone(pid)]
         if waiting:
+            time.sleep(0.001)
+
+
+def adopt_orphans() -> None:
+    """Become the parent of every descendant whose own parent dies (Linux): what a case
+    leaves running is ours to reap, not init's, which in a container may never reap."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap_all(seconds: float = SETTLE_SECONDS) -> None:
+    """Reap every child as it exits, until none is left or ``seconds`` pass."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > end:
+                return
             time.sleep(0.001)
 
 
