@@ -70,7 +70,8 @@ def main() -> int:
                 site = paths.site
             else:
                 argv = [str(runtime.executable)]
-                site = str(job.site_view([runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]))
+                numpy = [runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]
+                site = str(job.site_view("module", numpy))
             command = argv + [
                 "-I",
                 "-S",

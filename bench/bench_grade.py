@@ -81,7 +81,7 @@ def main() -> int:
             else:
                 argv = [str(runtime.executable)]
                 numpy = [runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]
-                site = str(job.site_view([*numpy, *extra]))
+                site = str(job.site_view("notebook" if extra else "module", [*numpy, *extra]))
             setup = f"import sys; sys.path.append({site!r}); "
             command = argv + ["-I", "-S", "-c", setup + code]
             return lambda: subprocess.run(

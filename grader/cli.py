@@ -28,6 +28,7 @@ from grader.config.choices import (
     CASES_CHOICES,
     ISOLATION_CHOICES,
     SOURCES,
+    Isolation,
     IsolationChoice,
     Split,
     splits_of,
@@ -119,14 +120,28 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     return p
 
 
-def isolation_slots(
-    requested: IsolationChoice, slots: int, hidden: bool, protect: list[Path], err: Console
-) -> list[SandboxConfig]:
-    """One sandbox configuration per grading slot, in the isolation ``requested`` (auto:
-    the strongest this machine has), after saying what it isolates and preparing it."""
+def chosen_isolation(args: argparse.Namespace, student: bool, hidden: bool) -> Isolation:
+    """The isolation asked for (a student's check: auto, the strongest this machine has),
+    refused when it may not run the cases asked for."""
+    requested: IsolationChoice = "auto" if student else args.isolation
+    if not student and args.no_sandbox:
+        if requested not in ("auto", "processes"):
+            raise UsageError(
+                f"--no-sandbox means --isolation processes, not --isolation {requested}."
+                "\nHint: give one of the two."
+            )
+        requested = "processes"
     mode = machine_isolation(requested)
     if hidden and mode not in HIDDEN_OK:
         raise refuse_hidden(mode)
+    return mode
+
+
+def isolation_slots(
+    mode: Isolation, slots: int, protect: list[Path], err: Console
+) -> list[SandboxConfig]:
+    """One sandbox configuration per grading slot, after saying what ``mode`` isolates
+    and, for a container, making ``protect`` and the staff files unreadable to workers."""
     runtime = discover_runtime()
     if mode == "processes":
         err.print(Text(f"isolation: {DESCRIPTIONS[mode]} (public cases only)", style="yellow"))
@@ -140,7 +155,7 @@ def isolation_slots(
                 "(apt-get install bubblewrap) to lift this.[/yellow]"
             )
     if mode == "container":
-        locked = lock(staff_paths(protect))
+        locked = lock(staff_paths(protect, needed=runtime.needed))
         if locked:
             err.print(
                 Text(
@@ -151,21 +166,13 @@ def isolation_slots(
     return [SandboxConfig.create(mode, runtime) for _ in range(slots)]
 
 
-def requested_isolation(args: argparse.Namespace, student: bool) -> IsolationChoice:
-    if student:
-        return "auto"
-    isolation: IsolationChoice = args.isolation
-    return "processes" if args.no_sandbox else isolation
-
-
 def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
     rubric = load_rubric(args.rubric or default_rubric())
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
-    protect = [rubric.path, rubric.vectors]
-    requested = requested_isolation(args, student)
-    (config,) = isolation_slots(requested, 1, "hidden" in splits, protect, err)
+    mode = chosen_isolation(args, student, "hidden" in splits)
+    (config,) = isolation_slots(mode, 1, [rubric.path, rubric.vectors], err)
     result = grade_one(args.path, rubric, config, splits, options=source_options(args))
     report = FORMATS[args.format]
     if args.output is None and report.show(result, Console(), args.verbose):
@@ -216,11 +223,11 @@ def run_batch(argv: list[str]) -> int:
         raise UsageError(f"{args.submissions} does not exist.")
     rubric = load_rubric(args.rubric or default_rubric())
     splits = chosen_splits(args, rubric)
+    mode = chosen_isolation(args, student=False, hidden="hidden" in splits)
     # In a container, other students' submissions and results must be unreadable too.
     args.output.mkdir(parents=True, exist_ok=True)
     protect = [rubric.path, rubric.vectors, args.submissions, args.output]
-    requested = requested_isolation(args, student=False)
-    configs = isolation_slots(requested, args.jobs, "hidden" in splits, protect, err)
+    configs = isolation_slots(mode, args.jobs, protect, err)
     cases = graded_cases(rubric, splits)
     digest = load_vectors(rubric.vectors, splits).digest
 

@@ -10,11 +10,16 @@ and LAYERGRADE_CI_CONTAINER=1, which makes that skip a failure too."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from grader.sandbox.bwrap import bwrap_path
+from grader.sandbox.container import readable_by_others
 from grader.sandbox.isolation import bwrap_works
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 
@@ -66,6 +71,17 @@ def _required_in_ci(request: pytest.FixtureRequest) -> None:
     if "container" in request.keywords and not reasons:
         reasons.append(private_interpreter() or "")
     pytest.fail(f"CI must run this test, but {'; '.join(reasons)}")
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A folder other users can reach, as a class's folder is (pytest's own are private
+    to their owner, which would hide what they hold from any worker uid anyway)."""
+    folder = Path(tempfile.mkdtemp(prefix="layergrade-test-"))
+    folder.chmod(0o755)
+    assert readable_by_others(folder), "the temporary folder must be open to all"
+    yield folder
+    shutil.rmtree(folder)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

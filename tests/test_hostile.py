@@ -295,6 +295,27 @@ def test_the_workers_own_path_leads_to_no_staff_code(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("isolation", ISOLATED)
+def test_the_repository_history_is_invisible(tmp_path: Path, isolation: str) -> None:
+    if not (ROOT / ".git" / "HEAD").is_file():
+        pytest.skip("this copy of the project is not a git repository: no history to hide")
+    rubric = write_rubric(tmp_path)
+    sub = build_submission(tmp_path, hostile("read_git"))
+
+    result = grade_json(sub, rubric, "--isolation", isolation)
+    assert result["isolation"] == isolation
+    assert_scores_zero(result, "affine_forward", "out")
+    assert_full_marks(result, "affine_forward")
+
+    # Control: where the repository is readable, the attack answers correctly.
+    module = load_module(sub / "cs231n" / "layers.py", "hostile_read_git")
+    case = public_case("affine_forward")
+    out, _ = module.affine_forward(case["in:x"], case["in:w"], case["in:b"])
+    assert np.any(case["out:out"] != 0)
+    np.testing.assert_allclose(out, case["out:out"], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ISOLATED)
 def test_rubric_is_invisible(tmp_path: Path, isolation: str) -> None:
     rubric = write_rubric(tmp_path)
     # The snippet tries both the project's rubric.yaml and the rubric the grader is given.
@@ -317,10 +338,16 @@ def test_rubric_is_invisible(tmp_path: Path, isolation: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("isolation", ISOLATED)
-def test_other_students_files_are_unreadable(tmp_path: Path, isolation: str) -> None:
-    klass = tmp_path / "class"
+def test_other_students_files_are_unreadable(
+    tmp_path: Path, open_tmp: Path, isolation: str
+) -> None:
+    # A class folder other users could read: only the isolation keeps it from the attacker.
+    klass = open_tmp / "class"
+    klass.mkdir(mode=0o755)
     build_submission(klass, name="victim")
     build_submission(klass, hostile("read_classmates", CLASS=klass), name="attacker")
+    for path in [klass, *klass.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     rubric = write_rubric(tmp_path)
 
     out = tmp_path / "graded"

@@ -8,7 +8,6 @@ import resource
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,16 +58,6 @@ def test_a_requested_isolation_the_machine_lacks_is_refused_with_a_hint() -> Non
 # Container mode: permissions ----------------------------------------------------------------
 
 
-@pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A folder other users can reach (pytest's own are private to their owner)."""
-    folder = Path(tempfile.mkdtemp(prefix="layergrade-test-"))
-    folder.chmod(0o755)
-    assert container.readable_by_others(folder), "/tmp itself must be open to all"
-    yield folder
-    shutil.rmtree(folder)
-
-
 def test_readable_by_others_follows_every_folder_on_the_way(open_tmp: Path) -> None:
     folder = open_tmp / "staff"
     folder.mkdir(mode=0o755)
@@ -95,14 +84,34 @@ def test_lock_closes_only_what_others_could_reach(open_tmp: Path) -> None:
     assert container.lock([open_folder]) == []
 
 
-def test_the_checkouts_staff_files_are_among_the_paths_to_lock(tmp_path: Path) -> None:
+def test_everything_in_the_checkout_but_the_grader_and_its_runtime_is_staff(
+    tmp_path: Path,
+) -> None:
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text("x")
-    paths = container.staff_paths([rubric, tmp_path / "missing"])
+    venv = container.CHECKOUT / ".venv-of-the-workers"
+    needed = [venv / "lib" / "site-packages" / "numpy"]
+    venv.mkdir(exist_ok=True)
+    try:
+        paths = container.staff_paths([rubric, tmp_path / "missing"], needed=needed)
+    finally:
+        venv.rmdir()
     assert rubric in paths and tmp_path / "missing" not in paths
-    for name in ("reference", "assignments", "rubric.yaml"):
-        assert container.CHECKOUT / name in paths
-    assert not any(p.is_relative_to(container.CHECKOUT / "grader") for p in paths)
+    for name in ("reference", "assignments", ".git", "README.md"):
+        if (container.CHECKOUT / name).exists():
+            assert container.CHECKOUT / name in paths, name
+    # Never the grader, nor a folder holding what workers need (a venv kept in the checkout).
+    assert not any(p.is_relative_to(container.PACKAGE) for p in paths)
+    assert venv not in paths
+
+
+def test_nothing_above_what_workers_need_is_ever_locked(tmp_path: Path) -> None:
+    stdlib = Path("/usr/lib/python3.11")
+    # A rubric in a folder a student controls could name any path as its vectors.
+    chosen = [Path("/usr/lib"), Path("/etc"), Path("/"), container.PACKAGE / "assignments"]
+    assert container.staff_paths(chosen, needed=[stdlib]) == container.staff_paths(
+        [], needed=[stdlib]
+    )
 
 
 @pytest.mark.container

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from grader.config.limits import Limits
-from grader.config.staff import CHECKOUT, STAFF_IN_CHECKOUT
+from grader.config.staff import CHECKOUT
 from grader.sandbox.bwrap import Mounts, bwrap_args
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job, inside_files
 from grader.sandbox.runtime import discover_runtime, notebook_site
 from grader.vectors import load_vectors
 
 GRADER = Path(__file__).resolve().parent.parent / "grader"
+# What of the course's checkout holds staff material, the grader's own code included.
+STAFF_FOLDERS = ("rubric.yaml", "assignments", "reference", "tests", "bench", ".git", "grader")
 VECTORS = GRADER.parent / "assignments" / "modular_layers" / "vectors"
 # The stages in the order data flows; a module may import from its own stage and from
 # those before it, never from those after. The sandbox's inside/ comes first: it imports
@@ -86,7 +88,7 @@ def test_no_staff_file_is_mounted_but_the_job(tmp_path: Path, notebook: bool) ->
     args, _ = bwrap_args("bwrap", runtime, Mounts(job, source), Limits(), extra)
     sources = [Path(args[i + 1]) for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
     assert job in sources and source in sources
-    staff = [CHECKOUT / name for name in (*STAFF_IN_CHECKOUT, "grader")]
+    staff = [CHECKOUT / name for name in STAFF_FOLDERS]
     for mounted in sources:
         for secret in staff:
             # Neither inside a staff folder nor above one (a bind of / or of the checkout).

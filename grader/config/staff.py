@@ -16,8 +16,6 @@ from grader.errors import UsageError
 
 PACKAGE = Path(grader.__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
-# What a checkout holds beyond the grader: all of it staff material.
-STAFF_IN_CHECKOUT = ("rubric.yaml", "assignments", "reference", "tests", "bench")
 DEFAULT_ASSIGNMENT = "modular_layers"
 
 

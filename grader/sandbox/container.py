@@ -2,9 +2,11 @@
 
 Without namespaces a worker sees the machine's files with the permissions of its uid,
 which owns none of them and belongs to no group: only the "other" permission bits count.
-Before grading, the staff files (the rubric, every stored vector, the reference, the
-example solutions) and the class's folders are made unreadable to other users where they
-are not already; a submission's staging folder is opened to its own worker's group only.
+Before grading, the staff files (everything in the course's checkout but the grader and
+what workers need: the rubric, every stored vector, the reference, the example solutions,
+the history in .git) and the class's folders are made unreadable to other users where
+they are not already; a submission's staging folder is opened to its own worker's group
+only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from grader.config.staff import CHECKOUT, STAFF_IN_CHECKOUT, staff_checkout
+from grader.config.staff import CHECKOUT, PACKAGE, staff_checkout
 from grader.submission.stage import STAGING_PREFIX
 
 # A worker's own /tmp, without bubblewrap.
@@ -37,22 +39,33 @@ def readable_by_others(path: Path) -> bool:
         return False
 
 
-def staff_paths(extra: Iterable[Path] = ()) -> list[Path]:
-    """What a worker must not read: the staff files of the checkout the grader runs from
-    (when it runs from one) and ``extra`` (the rubric in use, its vectors, a class's
-    submissions and results)."""
+def staff_paths(extra: Iterable[Path], needed: Iterable[Path]) -> list[Path]:
+    """What a worker must not read: everything in the checkout the grader runs from (when
+    it runs from one) but the grader package, and ``extra`` (the rubric in use, its
+    vectors, a class's submissions and results). Never what holds a path workers
+    ``needed`` (the interpreter, its standard library, numpy's folder: a venv may live in
+    the checkout), the installed package, or a folder at the top of the filesystem."""
     found = [Path(p).resolve() for p in extra]
     if staff_checkout() is not None:
-        found += [CHECKOUT / name for name in STAFF_IN_CHECKOUT]
-    return [p for p in dict.fromkeys(found) if p.exists()]
+        found += [child for child in CHECKOUT.iterdir() if child != PACKAGE]
+    keep = [Path(p).resolve() for p in needed]
+    return [
+        p
+        for p in dict.fromkeys(found)
+        if p.exists()
+        and len(p.parts) > 2
+        and not (p.is_relative_to(PACKAGE) or PACKAGE.is_relative_to(p))
+        and not any(k.is_relative_to(p) for k in keep)
+    ]
 
 
 def lock(paths: Iterable[Path]) -> list[Path]:
     """Take every permission of other users off each of ``paths`` that they could read;
-    return those changed. A folder's own bits are enough: nothing below it can be reached."""
+    return those changed. A folder's own bits are enough: nothing below it can be reached.
+    A link is not followed: what it points to is locked only if named itself."""
     changed = []
     for path in paths:
-        if readable_by_others(path):
+        if not path.is_symlink() and readable_by_others(path):
             os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o007)
             changed.append(path)
     return changed

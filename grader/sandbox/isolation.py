@@ -38,10 +38,13 @@ DESCRIPTIONS: dict[Isolation, str] = {
 
 @functools.cache
 def bwrap_works(bwrap: str) -> bool:
-    """Whether ``bwrap`` can make the namespaces a worker gets (a container may forbid it)."""
+    """Whether ``bwrap`` can make what a worker gets: its namespaces, a /proc and /dev of
+    its own, a sized tmpfs (a container may forbid some; an old bubblewrap lacks --size)."""
+    view = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    tmp = ["--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/tmp"]
     try:
         proc = subprocess.run(
-            [bwrap, *namespace_flags(), "--ro-bind", "/", "/", "true"],
+            [bwrap, "--die-with-parent", *namespace_flags(), *view, *tmp, "true"],
             capture_output=True,
             timeout=PROBE_SECONDS,
         )
@@ -79,12 +82,13 @@ def choose_isolation(
 
 
 def machine_isolation(requested: IsolationChoice) -> Isolation:
-    """``choose_isolation`` with this machine's facts."""
+    """``choose_isolation`` with this machine's facts (bubblewrap probed only when asked)."""
     bwrap = bwrap_path()
+    probe = requested in ("auto", "bubblewrap") and bwrap is not None
     return choose_isolation(
         requested,
         bwrap=bwrap,
-        bwrap_ok=bwrap is not None and bwrap_works(bwrap),
+        bwrap_ok=probe and bwrap is not None and bwrap_works(bwrap),
         root=os.geteuid() == 0,
         linux=sys.platform.startswith("linux"),
     )

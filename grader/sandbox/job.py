@@ -3,8 +3,8 @@
     job.json                  the cases' calls and output names (no expected values)
     inputs.npz                the cases' inputs
     lib/layergrade_inside/    the worker's own code: a copy of inside/, and nothing else
-    site/                     without bubblewrap: links to numpy (and what notebooks
-                              need), the only packages on the worker's path
+    site-module/              without bubblewrap: links to numpy, the only package on a
+    site-notebook/            module's worker's path; and for notebooks, with what they need
 
 The folder is readable by the worker's uid and mounted read-only into each sandbox: it
 is the only code of the grader's that a worker can see.
@@ -51,12 +51,15 @@ class Job:
             p.chmod(0o755 if p.is_dir() else 0o644)
         self.path.chmod(0o755)
 
-    def site_view(self, packages: Iterable[Path]) -> Path:
+    def site_view(self, name: str, packages: Iterable[Path]) -> Path:
         """A folder of links to ``packages``, to put on a worker's path in place of the
         site-packages that holds them (and maybe the grader): where bubblewrap does not
-        mount them one by one. Slots sharing the job may add links at the same time."""
-        view = self.path / "site"
-        view.mkdir(mode=0o755, exist_ok=True)
+        mount them one by one. One per set of packages (``name``), so that what a worker
+        can import never depends on what was graded before; slots sharing the job may
+        make it at the same time."""
+        view = self.path / f"site-{name}"
+        view.mkdir(exist_ok=True)
+        view.chmod(0o755)
         for package in packages:
             with contextlib.suppress(FileExistsError):
                 (view / package.name).symlink_to(package)

@@ -136,8 +136,9 @@ def serve_cases(
     *,
     budget_end: float,
     outcomes: list[CaseOutcome],
-) -> None:
-    """Run pending cases on a ready worker until none is left or the worker must go.
+) -> bool:
+    """Run pending cases on a ready worker until none is left (True) or the worker must
+    go (False: it missed a deadline or stopped answering).
 
     Up to WINDOW requests are in flight, so the worker forks the next case while we read
     the last one. The worker answers in order, so each answer is due within the case
@@ -159,19 +160,20 @@ def serve_cases(
             pending.popleft()
             failure = Failure("timeout", f"did not finish within {limits.case_seconds:g} s")
             outcomes.append(CaseOutcome(case.id, time.monotonic() - since, failure=failure))
-            return
+            return False
         except (Closed, OSError, TransportError) as exc:
             pending.popleft()
             reason = str(exc) if isinstance(exc, TransportError) else "the worker process died"
             outcomes.append(
                 CaseOutcome(case.id, time.monotonic() - since, failure=Failure("crash", reason))
             )
-            return
+            return False
         pending.popleft()
         in_flight -= 1
         now = time.monotonic()
         outcomes.append(outcome_from(case, message, now - since))
         since = now
+    return True
 
 
 def import_hint(failure: Failure) -> Failure:
@@ -243,6 +245,7 @@ def run_submission(
         worker, failure, hello = start_worker(config, limits, job, submission, budget_end)
         if gaps is None and worker.started:
             gaps = worker.gaps
+        answered = False
         try:
             if hello is not None:
                 raw = hello.header.get("functions")
@@ -250,10 +253,12 @@ def run_submission(
                     functions = tuple(str(f) for f in raw)
                 if notebook is None:
                     notebook = notebook_run(hello.header.get("notebook"))
-                serve_cases(worker, pending, limits, budget_end=budget_end, outcomes=outcomes)
+                answered = serve_cases(
+                    worker, pending, limits, budget_end=budget_end, outcomes=outcomes
+                )
         finally:
             # A worker that answered everything may tidy up and leave; any other is killed.
-            worker.close(finished=hello is not None and not pending)
+            worker.close(finished=answered)
             output += worker.output
         if failure is not None:
             # Only the first import is the submission's import; a replacement worker that

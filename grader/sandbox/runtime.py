@@ -28,6 +28,13 @@ class Runtime:
     numpy_libs: Path | None
     site_dirs: tuple[Path, ...]
 
+    @property
+    def needed(self) -> tuple[Path, ...]:
+        """What a worker must be able to read of the host's Python: its interpreter, its
+        standard library, and the folder numpy (and what notebooks need) is in."""
+        found = [self.executable, self.stdlib, self.numpy_dir.parent]
+        return tuple(found + ([self.libpython] if self.libpython else []))
+
 
 # Where distributions put site folders under /usr: Debian and Ubuntu (dist-packages, for
 # apt and for pip as root), everyone else (site-packages). All are hidden from workers.

@@ -2,7 +2,10 @@
 
 RLIMIT_NPROC is not enforced for root, so a root grader runs its workers under an
 unprivileged uid of its own; the kernel then counts, limits and (through /proc) lets us
-find and kill every process of that uid.
+find and kill every process of that uid. A killed process stays a zombie, counted against
+RLIMIT_NPROC, until its parent reaps it: the grader makes itself the parent of every
+orphan its workers leave (a child subreaper), so that it can reap them all, whatever the
+container's init does.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import fcntl
 import os
 import pwd
 import stat
+import time
 from pathlib import Path
 
 from grader.errors import SandboxError
-from grader.sandbox.inside.processes import gone, kill_all, pids_of
+from grader.sandbox.inside.processes import adopt_orphans, gone, kill_all, pids_of
 
 # Worker uids when the grader runs as root: a range no distribution hands out to users.
 UID_RANGE = range(61000, 61256)
@@ -25,14 +29,25 @@ _held_locks: list[int] = []
 
 
 def processes_of(uid: int) -> int:
-    """The live processes of ``uid``: a zombie holds nothing but its entry, until whoever
-    inherited it (init, in a container) reaps it."""
-    return sum(not gone(pid) for pid in pids_of(uid))
+    """The processes of ``uid``, zombies included: each holds a place under its limit."""
+    return len(pids_of(uid))
 
 
-def kill_processes_of(uid: int) -> int:
-    """SIGKILL every live process of ``uid``; return how many there were."""
-    return len(kill_all(pid for pid in pids_of(uid) if not gone(pid)))
+def clear_uid(uid: int, seconds: float) -> bool:
+    """Kill every process of ``uid`` and reap those that are ours to reap; whether none
+    is left after at most ``seconds``."""
+    end = time.monotonic() + seconds
+    while True:
+        found = pids_of(uid)
+        if not found:
+            return True
+        kill_all(pid for pid in found if not gone(pid))
+        for pid in found:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.001)
 
 
 def allocate_uid() -> int:
@@ -58,6 +73,8 @@ def allocate_uid() -> int:
             continue
         if processes_of(uid) == 0:
             _held_locks.append(fd)
+            # Orphans of this uid's workers become ours to reap (clear_uid).
+            adopt_orphans()
             return uid
         os.close(fd)
     raise SandboxError(f"every worker uid in {UID_RANGE.start}-{UID_RANGE.stop - 1} is in use")

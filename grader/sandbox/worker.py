@@ -39,7 +39,7 @@ from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
 from grader.sandbox.transport import Reader, send
-from grader.sandbox.uids import allocate_uid, kill_processes_of, processes_of
+from grader.sandbox.uids import allocate_uid, clear_uid, processes_of
 from grader.submission.stage import Submission
 
 OUTPUT_CAP = 64 * 1024
@@ -123,6 +123,13 @@ class Worker:
         self.started = False
         self.network_cut: bool | None = config.mode == "bubblewrap"
         self.limits_skipped: tuple[str, ...] = ()
+        nproc = worker_processes(limits, self.uid)
+        # What this worker's isolation lacks whatever the worker reports: the machine's
+        # /tmp, without bubblewrap (TMPDIR and HOME are its own); a process limit, where
+        # the processes cannot be counted.
+        self.known_gaps: tuple[str, ...] = ("shared /tmp",) if config.mode == "container" else ()
+        if nproc is None:
+            self.known_gaps += ("RLIMIT_NPROC",)
         self.tmp: Path | None = None
         if config.mode == "bubblewrap":
             assert config.bwrap is not None
@@ -134,7 +141,10 @@ class Worker:
             argv = [str(config.runtime.executable)]
             runtime = config.runtime
             packages = [runtime.numpy_dir, *filter(None, [runtime.numpy_libs])]
-            site = job.site_view([*packages, *(notebook_site() if cells else ())])
+            if cells:
+                site = job.site_view("notebook", [*packages, *notebook_site()])
+            else:
+                site = job.site_view("module", packages)
             paths = SandboxPaths(job=str(job.path), source=str(source), site=str(site))
             if self.uid is not None:
                 # A /tmp of its own: the machine's is shared with every other worker.
@@ -145,7 +155,7 @@ class Worker:
         settings: dict[str, Any] = {
             "req_fd": req_r,
             "res_fd": res_w,
-            "limits": rlimits(limits, worker_processes(limits, self.uid)),
+            "limits": rlimits(limits, nproc),
             "uid": self.uid,
             "module": module,
             "case_seconds": limits.case_seconds,
@@ -224,14 +234,15 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        if self.uid is not None:
-            # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
-            # down asynchronously; without bubblewrap, nothing ends a process that left the
-            # worker's session. The uid is this grader's alone: end all of its processes,
-            # so the next worker starts from zero (and none holds the output pipe open).
-            end = time.monotonic() + TEARDOWN_SECONDS
-            while kill_processes_of(self.uid) and time.monotonic() < end:
-                time.sleep(0.001)
+        # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
+        # down asynchronously; without bubblewrap, nothing ends a process that left the
+        # worker's session. The uid is this grader's alone: end and reap all of its
+        # processes, so the next worker starts from zero (and none holds the output pipe).
+        if self.uid is not None and not clear_uid(self.uid, TEARDOWN_SECONDS):
+            raise SandboxError(
+                f"processes of worker uid {self.uid} outlived {TEARDOWN_SECONDS:g} s of "
+                "SIGKILL: its next worker would share them; stopping"
+            )
         self._drain.join(timeout=5)
 
     def close(self, finished: bool = False) -> None:
@@ -252,7 +263,8 @@ class Worker:
     @property
     def gaps(self) -> tuple[str, ...]:
         """What this worker's isolation could not take away."""
-        return (() if self.network_cut else ("network",)) + self.limits_skipped
+        network = () if self.network_cut else ("network",)
+        return network + self.known_gaps + self.limits_skipped
 
     def __enter__(self) -> Worker:
         return self

@@ -47,6 +47,13 @@ def copy_python_tree(src: Path, dst: Path) -> None:
                 f"{MAX_FILE_BYTES >> 20} MB each, {MAX_TOTAL_BYTES >> 20} MB in all)."
             )
         target = dst / rel
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-        target.chmod(0o644)
+
+
+def open_tree(root: Path) -> None:
+    """Make ``root`` and everything in it readable (folders enterable) by every user."""
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)

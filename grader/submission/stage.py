@@ -19,7 +19,7 @@ from grader.config.choices import Source
 from grader.config.options import SourceOptions
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
-from grader.submission.files import copy_python_tree, find
+from grader.submission.files import copy_python_tree, find, open_tree
 
 # How the submission's code is graded: its module imported, its notebook executed, or the
 # definitions of its notebook extracted without running anything.
@@ -130,7 +130,6 @@ def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> S
         notes.append(f"the notebook was upgraded from format {nb.upgraded_from} to 4")
     if execute:
         (code / CELLS_FILE).write_text(json.dumps(cells_payload(nb)))
-        (code / CELLS_FILE).chmod(0o644)
         return Submission(
             path=notebook,
             source=code,
@@ -142,7 +141,6 @@ def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> S
         )
     source, warnings = extract_module(nb)
     (code / f"{EXTRACTED_MODULE}.py").write_text(source)
-    (code / f"{EXTRACTED_MODULE}.py").chmod(0o644)
     notes.extend(warnings)
     return Submission(
         path=notebook,
@@ -164,56 +162,63 @@ def stage(
     definitions without running it.
     """
     options = options or SourceOptions()
-    module, execute = options.module, options.execute
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
-    path = path.resolve()
     # Private to the grader (mode 0700) until the sandbox opens it to the one worker that
     # grades it: a folder left behind by a grader that was killed stays closed.
     tmp = tempfile.TemporaryDirectory(prefix=STAGING_PREFIX)
     staging = Path(tmp.name)
     code = staging / "code"
-    code.mkdir(mode=0o755)
+    code.mkdir()
     try:
-        if path.suffix == ".ipynb" and path.is_file():
-            # Only the notebook and its own package: its folder may hold anything else.
-            folder = staging / "single"
-            folder.mkdir()
-            if (path.parent / "cs231n").is_dir():
-                copy_python_tree(path.parent / "cs231n", folder / "cs231n")
-            return stage_notebook(path, folder, code, execute), tmp
-        if path.is_dir():
-            top = path
-        elif path.suffix == ".zip":
-            top = staging / "unzipped"
-            top.mkdir()
-            extract_zip(path, top)
-        elif path.suffix == ".py":
-            top = staging / "single"
-            top.mkdir()
-            shutil.copyfile(path, top / "layers.py")
-            module = module or "layers.py"
-        else:
-            raise SubmissionError(
-                f"{path} is neither a folder, a .py file, a notebook nor a .zip.\nHint: grade "
-                "the folder that contains cs231n/layers.py."
-            )
-        notebook, note = choose_source(top, options.source or "auto", module)
-        if notebook is not None:
-            staged = stage_notebook(notebook, notebook.parent, code, execute)
-            notes = (note, *staged.notes) if note else staged.notes
-            return replace(staged, path=path, notes=notes), tmp
-        module_file = find_module_file(top, module)
-        root, place, dotted = import_root(module_file, top)
-        copy_python_tree(root, code / place)
+        submission = stage_into(path.resolve(), staging, code, options)
+        # The worker's uid reads it, whatever the grader's umask made of the folders.
+        open_tree(code)
     except BaseException:
         tmp.cleanup()
         raise
-    submission = Submission(
+    return submission, tmp
+
+
+def stage_into(path: Path, staging: Path, code: Path, options: SourceOptions) -> Submission:
+    """Copy the code of the submission at ``path`` into ``code``, using ``staging`` for
+    what must be unpacked first."""
+    module, execute = options.module, options.execute
+    if path.suffix == ".ipynb" and path.is_file():
+        # Only the notebook and its own package: its folder may hold anything else.
+        folder = staging / "single"
+        folder.mkdir()
+        if (path.parent / "cs231n").is_dir():
+            copy_python_tree(path.parent / "cs231n", folder / "cs231n")
+        return stage_notebook(path, folder, code, execute)
+    if path.is_dir():
+        top = path
+    elif path.suffix == ".zip":
+        top = staging / "unzipped"
+        top.mkdir()
+        extract_zip(path, top)
+    elif path.suffix == ".py":
+        top = staging / "single"
+        top.mkdir()
+        shutil.copyfile(path, top / "layers.py")
+        module = module or "layers.py"
+    else:
+        raise SubmissionError(
+            f"{path} is neither a folder, a .py file, a notebook nor a .zip.\nHint: grade "
+            "the folder that contains cs231n/layers.py."
+        )
+    notebook, note = choose_source(top, options.source or "auto", module)
+    if notebook is not None:
+        staged = stage_notebook(notebook, notebook.parent, code, execute)
+        notes = (note, *staged.notes) if note else staged.notes
+        return replace(staged, path=path, notes=notes)
+    module_file = find_module_file(top, module)
+    root, place, dotted = import_root(module_file, top)
+    copy_python_tree(root, code / place)
+    return Submission(
         path=path,
         source=code,
         module=dotted,
         module_file=str(module_file.relative_to(top)),
         notes=(note,) if note else (),
     )
-    return submission, tmp

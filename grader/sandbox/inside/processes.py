@@ -18,6 +18,7 @@ from collections.abc import Iterable
 # How long killed processes may take to disappear (or become zombies) before we go on.
 SETTLE_SECONDS = 1.0
 PR_SET_CHILD_SUBREAPER = 36
+LINUX = sys.platform.startswith("linux")
 
 
 def pids() -> list[int]:
@@ -85,7 +86,8 @@ def descendants_of(roots: set[int]) -> set[int]:
 
 
 def gone(pid: int) -> bool:
-    """The process has exited: it no longer exists, or is a zombie waiting to be reaped."""
+    """The process has exited: it no longer exists, or is a zombie waiting to be reaped
+    (which still holds its place under RLIMIT_NPROC until then)."""
     fields = stat_fields(pid)
     return fields is None or fields[0] == b"Z"
 
@@ -113,7 +115,7 @@ def settle(victims: Iterable[int], seconds: float = SETTLE_SECONDS) -> None:
 def adopt_orphans() -> None:
     """Become the parent of every descendant whose own parent dies (Linux): what a case
     leaves running is ours to reap, not init's, which in a container may never reap."""
-    if sys.platform.startswith("linux"):
+    if LINUX:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
