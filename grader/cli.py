@@ -38,6 +38,7 @@ from grader.config.rubric import Rubric, load_rubric
 from grader.config.staff import default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
 from grader.report import FORMATS
+from grader.report.hygiene import plain, shown
 from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
@@ -246,7 +247,7 @@ def run_batch(argv: list[str]) -> int:
             return
         score = record.score if record.status == "graded" else "error"
         line = f"[{done}/{total}] {record.student}: {score} ({record.seconds:g} s)"
-        err.print(Text(line))
+        err.print(shown(line))
 
     with bar if err.is_terminal else contextlib.nullcontext():
         summary, counts, _ = grade_class(
@@ -321,12 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     except UsageError as exc:
-        err.print(Text(f"grade: {exc}", style="red"))
+        err.print(shown(f"grade: {exc}", style="red"))
         return EXIT_USAGE
     except SandboxError as exc:
-        err.print(Text(f"grade: the sandbox failed: {exc}", style="red"))
+        err.print(shown(f"grade: the sandbox failed: {exc}", style="red"))
         return EXIT_INTERNAL
     except Exception:
         err.print("[red]grade: internal error (a bug in the grader, not in the submission):[/red]")
-        err.print(traceback.format_exc(), highlight=False, markup=False)
+        err.print(plain(traceback.format_exc()), highlight=False, markup=False)
         return EXIT_INTERNAL

@@ -355,3 +355,57 @@ def test_windows_line_endings_are_kept(tmp_path: Path) -> None:
         "# cell 1, line 1\nx = 1\n\n# cell 1, line 2\ndef f():\r\n    return x\r\n"
     )
     assert run_module(source)["f"]() == 1
+
+
+def test_a_statements_text_is_sliced_exactly_as_the_ast_module_would() -> None:
+    import ast
+
+    from grader.submission.extract import segment
+    from grader.submission.notebook import split_lines
+
+    source = (
+        "import numpy as np; x = 1\n"
+        "def f(a,\n      b='é☃'):\n    return a\n"
+        "y = {'k': [1,\n      2]}; z = 'π'\r\n"
+        "class C: pass\n"
+    )
+    lines = split_lines(source)
+    for node in ast.parse(source).body:
+        assert segment(lines, node) == ast.get_source_segment(source, node), ast.dump(node)
+
+
+def test_extraction_reads_a_cell_a_bounded_number_of_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linear in the cell's length: 20,000 statements once took ten minutes, because each
+    one's text was found by splitting the whole cell again."""
+    import ast
+
+    from grader.submission import extract
+
+    source = "".join(f"x{i} = {i}\n" for i in range(2000)) + "import os\ndef f():\n    pass\n"
+    path = write_notebook(tmp_path / "long.ipynb", ("code", source))
+    read: list[int] = []
+    original = extract.split_lines
+
+    def counting(text: str) -> list[str]:
+        read.append(len(text))
+        return original(text)
+
+    original_segment = ast.get_source_segment
+
+    def counting_segment(text: str, node: ast.AST, **options: bool) -> str | None:
+        read.append(len(text))  # it splits the whole text into lines at every call
+        return original_segment(text, node, **options)
+
+    monkeypatch.setattr(extract, "split_lines", counting)
+    monkeypatch.setattr(ast, "get_source_segment", counting_segment)
+    module, _ = extract_module(read_notebook(path))
+    assert "x1999 = 1999" in module and "def f():" in module
+    assert sum(read) <= 2 * len(source), f"{sum(read)} characters split for a cell of {len(source)}"
+
+
+def test_a_cell_too_deep_for_the_compiler_is_named_not_fatal() -> None:
+    source = "x = " + "-" * 15000 + "1\n"  # compiling it exhausts memory, not recursion
+    message = syntax_problem(Cell(3, source, source)) or ""
+    assert message.startswith("cell 3 cannot be compiled")

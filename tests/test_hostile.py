@@ -30,6 +30,7 @@ the sandbox (a patched numpy, a secret in the grader's environment) must fail th
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import os
@@ -39,6 +40,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -47,6 +49,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support import (
+    CORRECT_LAYERS,
     ROOT,
     WORKER_UIDS,
     ZOO,
@@ -71,6 +74,7 @@ from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import OUTPUT_CAP, SandboxConfig
 
 HOSTILE = ZOO / "hostile"
+NOTEBOOKS = ZOO / "notebooks"
 VECTORS = ROOT / "assignments" / "modular_layers" / "vectors"
 POINTS = {
     "affine_forward": 10,
@@ -865,6 +869,140 @@ def test_grader_environment_is_not_visible(
     for result in (isolated, grade_unsandboxed(sub, rubric, unsandboxed)):
         assert_scores_zero(result, "relu_backward", "dx")
         assert_full_marks(result, "relu_backward")
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_case_cannot_touch_its_neighbours_answers(tmp_path: Path) -> None:
+    rubric = write_rubric(tmp_path)
+    sub = build_submission(tmp_path, hostile("spray_fds"))
+
+    results = [grade(sub, rubric) for _ in range(10)]
+    for result in results:
+        # relu_backward's cases call relu_forward for their cache: its junk is theirs too.
+        assert_full_marks(result, "relu_forward", "relu_backward")
+    # Deterministic: every run gives each case the same credit and feedback.
+    seen = {
+        json.dumps([[(c["id"], c["credit"], c["feedback"]) for c in f["cases"]]
+                    for f in result["functions"]])
+        for result in results
+    }  # fmt: skip
+    assert len(seen) == 1, seen
+
+    # Control: the spraying does not change relu_forward's own answer. (In a process of
+    # its own: it writes junk to every descriptor it has.)
+    probe = (
+        "import importlib.util, sys, numpy as np\n"
+        "spec = importlib.util.spec_from_file_location('spray', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "with np.load(sys.argv[2]) as npz:\n"
+        "    x, want = npz['seed:in:x'], npz['seed:out:out']\n"
+        "out, _ = module.relu_forward(x)\n"
+        "assert np.array_equal(out, want)\n"
+    )
+    layers, vectors = sub / "cs231n" / "layers.py", VECTORS / "public" / "relu_forward.npz"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(layers), str(vectors)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_student_text_cannot_drive_the_staffs_tools(tmp_path: Path) -> None:
+    klass = tmp_path / "class"
+    build_submission(klass, hostile("inject_staff_tools"), name="=1+1")
+    rubric = write_rubric(tmp_path)
+    out = tmp_path / "graded"
+    proc = run_grade("batch", klass, "-o", out, "--rubric", rubric, timeout=GRADE_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+
+    result = json.loads((out / "results" / "_1_1.json").read_text())["result"]
+    assert_scores_zero(result, "affine_forward", "out")
+    assert "ValueError: =HYPERLINK" in function(result, "affine_forward")["feedback"]
+    for shown in (
+        proc.stdout,
+        proc.stderr,
+        (out / "gradebook.csv").read_text(),
+        (out / "report.html").read_text(),
+        *(p.read_text() for p in (out / "feedback").iterdir()),
+    ):
+        assert "\x1b" not in shown and "\x07" not in shown
+    rows = list(csv.reader((out / "gradebook.csv").open()))
+    assert rows[1][0] == "'=1+1"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+    # Control: the message the submission raises does carry the escapes.
+    module = load_module(klass / "=1+1" / "cs231n" / "layers.py", "hostile_inject")
+    assert "\x1b]0;" in module.PAYLOAD and module.PAYLOAD.startswith("=")
+
+
+def zip_with_flags(path: Path, *, flag_bits: int = 0, method: int | None = None) -> Path:
+    """A zip of the correct layers whose member claims ``flag_bits`` (1: encrypted) or a
+    compression ``method`` (9: deflate64) that Python's zipfile cannot read. Patched into
+    the headers after writing: zipfile writes neither itself."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("cs231n/layers.py", CORRECT_LAYERS.read_bytes())
+    data = bytearray(path.read_bytes())
+    # The flags and the method are at offsets 6 and 8 of the local header, 8 and 10 of
+    # the central directory's.
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    for start, offset in ((local, 6), (central, 8)):
+        flags = int.from_bytes(data[start + offset : start + offset + 2], "little")
+        data[start + offset : start + offset + 2] = (flags | flag_bits).to_bytes(2, "little")
+        if method is not None:
+            data[start + offset + 2 : start + offset + 4] = method.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_batch_records_every_entry_it_cannot_read_and_finishes(tmp_path: Path) -> None:
+    klass = tmp_path / "class"
+    build_submission(klass, name="honest")
+    fifo = build_submission(klass, name="fifo")
+    os.mkfifo(fifo / "cs231n" / "pipe.py")  # opening it would block forever
+    os.mkfifo(fifo / "data.bin")
+    (klass / "folder_named_layers" / "layers.py").mkdir(parents=True)
+    zip_with_flags(klass / "encrypted.zip", flag_bits=0x1)
+    zip_with_flags(klass / "deflate64.zip", method=9)
+    damaged = klass / "damaged.zip"
+    with zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("cs231n/layers.py", CORRECT_LAYERS.read_text())
+    data = bytearray(damaged.read_bytes())
+    data[60:90] = bytes(30)  # inside the compressed member
+    damaged.write_bytes(bytes(data))
+    notebook = json.loads((NOTEBOOKS / "seed_py3.ipynb").read_text())
+    notebook["metadata"]["huge"] = "REPLACE"
+    (klass / "big_number.ipynb").write_text(json.dumps(notebook).replace('"REPLACE"', "9" * 5000))
+    (klass / "twin.py").write_text(CORRECT_LAYERS.read_text())
+    build_submission(klass, name="twin")
+    rubric = write_rubric(tmp_path)
+
+    out = tmp_path / "graded"
+    proc = run_grade("batch", klass, "-o", out, "--rubric", rubric, timeout=GRADE_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["student"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
+    assert set(rows) == {
+        "honest", "fifo", "folder_named_layers", "encrypted", "deflate64", "damaged",
+        "big_number", "twin",
+    }  # fmt: skip
+    assert rows["honest"]["total"] == "55" and rows["fifo"]["total"] == "55"
+    reasons = {name: row["reason"] for name, row in rows.items()}
+    assert "no layers.py found" in reasons["folder_named_layers"]
+    assert "password" in reasons["encrypted"] and "NotImplementedError" in reasons["deflate64"]
+    assert "cannot extract" in reasons["damaged"] or "not a readable zip" in reasons["damaged"]
+    assert "4300" in reasons["big_number"] or "digits" in reasons["big_number"]
+    assert "twin.py, twin" in reasons["twin"] or "twin, twin.py" in reasons["twin"]
+    for name in rows:
+        assert "internal error" not in reasons[name] and "/tmp/" not in reasons[name], name
+        record = json.loads((out / "results" / f"{name}.json").read_text())
+        assert not record.get("host_error"), name
+    assert (out / "summary.json").is_file() and (out / "report.html").is_file()
 
 
 # Malformed messages ------------------------------------------------------------------------

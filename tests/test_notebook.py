@@ -215,3 +215,10 @@ def test_a_huge_cell_keeps_its_text_and_says_why(tmp_path: Path) -> None:
     nb = read_notebook(path)
     assert nb.cells[0].source == huge
     assert any("too large to read its magics" in w for w in nb.warnings)
+
+
+def test_a_number_too_long_to_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "big.ipynb"
+    path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {"n": ' + "9" * 5000 + "}}")
+    message = notebook_error(path)
+    assert "cannot be read" in message and "digits" in message and "Hint:" in message

@@ -338,8 +338,14 @@ def test_reader_refuses_a_malformed_array_entry(pipe: Pipe) -> None:
         Reader(pipe.r).read(soon())
 
 
-def test_reader_refuses_a_deeply_nested_header(pipe: Pipe) -> None:
-    nested = b"[" * 20000 + b"]" * 20000
+@pytest.mark.parametrize(
+    "nested",
+    [
+        b"[" * 20000 + b"]" * 20000,  # too deep for the JSON parser
+        b'{"a": ' * 600 + b"1" + b"}" * 600,  # parsed, then too deep for the text check
+    ],
+)
+def test_reader_refuses_a_deeply_nested_header(pipe: Pipe, nested: bytes) -> None:
     os.write(pipe.w, frame(nested))
     with pytest.raises(TransportError):
         Reader(pipe.r).read(soon())

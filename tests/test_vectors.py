@@ -202,3 +202,18 @@ def test_worker_specs_carry_no_expected_values(vectors):
     for case in vectors.cases:
         text = json.dumps(case.spec())
         assert "expected" not in text and ":out:" not in text
+
+
+def test_no_hidden_case_has_a_public_cases_inputs(vectors):
+    """A table of the public answers, looked up by input, must earn no hidden credit."""
+    public = [c for c in vectors.cases if c.split == "public"]
+    for hidden in (c for c in vectors.cases if c.split == "hidden"):
+        for case in public:
+            if case.function != hidden.function or set(case.inputs) != set(hidden.inputs):
+                continue
+            same = all(
+                case.inputs[k].shape == hidden.inputs[k].shape
+                and np.array_equal(case.inputs[k], hidden.inputs[k])
+                for k in case.inputs
+            )
+            assert not same, f"{hidden.id} has the inputs of {case.id}"

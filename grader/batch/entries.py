@@ -7,8 +7,8 @@ import csv
 import hashlib
 import os
 import re
-from collections import Counter
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import SubmissionError
@@ -25,6 +25,9 @@ CLASS_BYTES = 4 << 30
 class Entry:
     student: str
     path: Path
+    # The names of every entry with this student's id, when there are several: none of
+    # them is graded (which one the student meant is theirs to say).
+    clash: tuple[str, ...] = ()
 
 
 def safe_id(student: str) -> str:
@@ -49,30 +52,38 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
             f"{submissions} is not a folder of submissions (or a zip of one).\n"
             "Hint: one entry per student: a folder, a .py, an .ipynb or a .zip."
         )
-    entries = [
-        Entry(student_id(p), p) for p in sorted(submissions.iterdir()) if not skipped((p.name,))
+    by_id: dict[str, list[Entry]] = {}
+    for p in sorted(submissions.iterdir()):
+        if not skipped((p.name,)):
+            entry = Entry(student_id(p), p)
+            by_id.setdefault(safe_id(entry.student), []).append(entry)
+    return [
+        same[0] if len(same) == 1 else replace(same[0], clash=tuple(e.path.name for e in same))
+        for same in by_id.values()
     ]
-    seen: Counter[str] = Counter(safe_id(e.student) for e in entries)
-    clashes = sorted(s for s, n in seen.items() if n > 1)
-    if clashes:
-        raise SubmissionError(
-            f"{submissions}: several entries map to the same student id: {', '.join(clashes)}."
-            "\nHint: keep one entry per student."
-        )
-    return entries
 
 
 def content_hash(path: Path) -> str:
-    """A hash of what a submission holds (names and bytes); links count by their target."""
+    """A hash of what a submission holds: every entry's name and kind, a regular file's
+    bytes, a link's target. Each part is length-prefixed, so that two different folders
+    never hash alike; a FIFO, a device or a socket counts by its name only (reading one
+    could block or never end)."""
     digest = hashlib.sha256()
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if not p.is_dir())
-    for file in files:
+
+    def part(kind: bytes, data: bytes) -> None:
+        digest.update(kind + len(data).to_bytes(8, "big") + data)
+
+    entries = [path] if not path.is_dir() else sorted(path.rglob("*"))
+    for entry in entries:
         # A single file counts by its kind, not its name: twins get the same key.
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.suffix).encode())
-        if file.is_symlink():
-            digest.update(b"link:" + os.readlink(file).encode())
+        part(b"N", str(entry.relative_to(path) if path.is_dir() else entry.suffix).encode())
+        mode = os.lstat(entry).st_mode
+        if stat.S_ISLNK(mode):
+            part(b"L", os.readlink(entry).encode())
+        elif stat.S_ISREG(mode):
+            part(b"F", entry.read_bytes())
         else:
-            digest.update(file.read_bytes())
+            part(b"D" if stat.S_ISDIR(mode) else b"O", b"")
     return digest.hexdigest()
 
 

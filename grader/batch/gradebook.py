@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from grader.batch.records import StudentRecord
 from grader.config.rubric import Rubric
+from grader.report.hygiene import csv_cell
 
 
 def gradebook(
@@ -23,20 +24,26 @@ def gradebook(
     missing = sorted(set(roster) - {r.student for r in rows})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # Text cells (ids, names, reasons) come from students and rosters: csv_cell keeps a
+    # spreadsheet from reading them as formulas.
+    text = csv_cell
     if canvas:
-        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", canvas])
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", text(canvas)])
         for r in rows:
-            writer.writerow([r.name or r.student, r.student, "", "", "", f"{r.score:g}"])
+            writer.writerow(
+                [text(r.name or r.student), text(r.student), "", "", "", f"{r.score:g}"]
+            )
         for student in missing:
-            writer.writerow([roster[student], student, "", "", "", "0"])
+            writer.writerow([text(roster[student]), text(student), "", "", "", "0"])
         return out.getvalue()
     writer.writerow(["student", "name", "total", *names, "status", "reason"])
     for r in rows:
         writer.writerow(
-            [r.student, r.name or "", f"{r.score:g}"]
+            [text(r.student), text(r.name or ""), f"{r.score:g}"]
             + [f"{r.points(n):g}" for n in names]
-            + [r.status, r.reason]
+            + [r.status, text(r.reason)]
         )
     for student in missing:
-        writer.writerow([student, roster[student], "0"] + ["0"] * len(names) + ["missing", ""])
+        row = [text(student), text(roster[student]), "0"]
+        writer.writerow(row + ["0"] * len(names) + ["missing", ""])
     return out.getvalue()

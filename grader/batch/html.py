@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from grader.batch.summary import ClassSummary  # noqa: E402
+from grader.report.hygiene import plain  # noqa: E402
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -57,7 +58,8 @@ def mistakes(summary: ClassSummary) -> str:
     if not reasons:
         return "<p>No mistakes: every graded function passed.</p>"
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(reasons) + 1))
-    labels = [text if len(text) <= 60 else text[:57] + "..." for text, _ in reasons][::-1]
+    texts = [plain(text) for text, _ in reasons]
+    labels = [text if len(text) <= 60 else text[:57] + "..." for text in texts][::-1]
     ax.barh(labels, [n for _, n in reasons][::-1])
     ax.set_xlabel("students")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -73,16 +75,20 @@ def timing(summary: ClassSummary) -> str:
     return png(fig)
 
 
+def escape(text: str) -> str:
+    return html.escape(plain(text))
+
+
 def render(summary: ClassSummary, title: str) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{100 * f.pass_rate:.0f}%</td><td>{f.mean:g}</td></tr>"
         for name, f in summary.functions.items()
     )
-    failed = "".join(f"<li>{html.escape(s)}</li>" for s in summary.failed) or "<li>none</li>"
+    failed = "".join(f"<li>{escape(s)}</li>" for s in summary.failed) or "<li>none</li>"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{STYLE}</style></head><body>
-<h1>{html.escape(title)}</h1>
+<h1>{escape(title)}</h1>
 <p>{summary.students} students, {summary.graded} graded, {summary.errors} not gradable;
 mean {summary.mean:g}, median {summary.median:g} of {summary.max_score:g} points.</p>
 <h2>Distribution of totals</h2>{histogram(summary)}

@@ -43,6 +43,8 @@ class StudentRecord:
     # The error was the host's (a full disk), not the submission's: grade it again.
     host_error: bool = False
     report: Mapping[str, Any] | None = field(default=None, repr=False)
+    # For the staff: the traceback of a grader failure this submission caused.
+    detail: str | None = field(default=None, repr=False)
 
     @property
     def score(self) -> float:
@@ -88,6 +90,8 @@ class StudentRecord:
         if self.status == "error":
             data["host_error"] = self.host_error
         data.update(student=self.student, name=self.name, key=self.key, seconds=self.seconds)
+        if self.detail is not None:
+            data["detail"] = self.detail
         return data
 
     @classmethod
@@ -110,6 +114,7 @@ class StudentRecord:
             error=data.get("error"),
             host_error=bool(data.get("host_error", False)),
             report=report,
+            detail=data.get("detail"),
         )
         record.functions  # noqa: B018 - parsed now: a malformed stored report is no record
         return record

@@ -14,6 +14,7 @@ import os
 import queue
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from grader.batch.store import ResultStore, write_atomic
 from grader.batch.summary import ClassSummary, summarise
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
-from grader.errors import SubmissionError
+from grader.errors import SandboxError, SubmissionError
 from grader.report import json_report, terminal
 from grader.sandbox.job import Job
 from grader.sandbox.worker import SandboxConfig
@@ -75,8 +76,14 @@ class Batch:
         start = time.monotonic()
         report: dict[str, Any] | None = None
         error: str | None = None
+        detail: str | None = None
         host_error = False
         try:
+            if entry.clash:
+                raise SubmissionError(
+                    f"several entries are this student's: {', '.join(entry.clash)}.\nHint: "
+                    "keep one of them and grade again."
+                )
             result = grade_submission(
                 entry.path, self.rubric, self.cases, config, job, options=self.options
             )
@@ -84,13 +91,24 @@ class Batch:
             result = replace(result, submission=entry.path.name)
             report = scrub(json_report.to_dict(result), self.root)
             self.store.save_feedback(entry.student, terminal.render(result, width=FEEDBACK_WIDTH))
-        except (SubmissionError, OSError) as exc:
-            error = str(exc) if isinstance(exc, SubmissionError) else f"{exc.strerror}: {exc}"
-            error = error.replace(self.root, "")
-            host_error = not isinstance(exc, SubmissionError)
-            self.store.save_feedback(entry.student, f"Not graded: {error}\n")
+        except SubmissionError as exc:
+            error = str(exc)
+        except (OSError, SandboxError) as exc:
+            # The host's: a full disk, a sandbox that would not start. Tried again next run.
+            error = f"{exc.strerror}: {exc}" if isinstance(exc, OSError) else str(exc)
+            host_error = True
+        except Exception as exc:
+            # What this submission made the grader fail on: recorded, never the batch's end.
+            error = (
+                f"the grader could not grade this submission ({type(exc).__name__}); the "
+                "course staff have the details"
+            )
+            detail = traceback.format_exc()
         finally:
             self.configs.put(config)
+        if error is not None:
+            error = error.replace(self.root, "")
+            self.store.save_feedback(entry.student, f"Not graded: {error}\n")
         record = StudentRecord(
             student=entry.student,
             name=name,
@@ -100,6 +118,7 @@ class Batch:
             error=error,
             host_error=host_error,
             report=report,
+            detail=detail,
         )
         self.store.save(record)
         return record
@@ -120,8 +139,9 @@ class Batch:
         for entry in entries:
             try:
                 key = self.key(entry)
-            except OSError as exc:
-                key = f"unreadable:{exc.strerror}"
+            except Exception as exc:
+                # Graded (and failing) below with the reason; never the batch's end.
+                key = f"unreadable:{type(exc).__name__}"
             old = self.store.load(entry.student)
             # An error of the host (a full disk) is tried again; the submission's own are kept.
             if not force and old is not None and not old.host_error and old.key == key:

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.batch.summary import ClassSummary
+from grader.report.hygiene import shown
 
 BINS = 5
 
@@ -37,12 +38,12 @@ def render(summary: ClassSummary, console: Console) -> None:
     if summary.reasons:
         console.print("Most common mistakes:")
         for text, n in summary.reasons[:5]:
-            console.print(Text(f"  {n:4d}  {text}"))
+            console.print(shown(f"  {n:4d}  {text}"))
     slowest = ", ".join(f"{s} ({t:g} s)" for s, t in summary.slowest[:3])
-    console.print(Text(f"Slowest: {slowest}"))
+    console.print(shown(f"Slowest: {slowest}"))
     if summary.failed:
-        console.print(Text(f"Not gradable: {', '.join(summary.failed)}", style="red"))
+        console.print(shown(f"Not gradable: {', '.join(summary.failed)}", style="red"))
     if summary.missing:
-        console.print(Text(f"In the roster, no submission: {', '.join(summary.missing)}"))
+        console.print(shown(f"In the roster, no submission: {', '.join(summary.missing)}"))
     if summary.unknown:
-        console.print(Text(f"Submitted, not in the roster: {', '.join(summary.unknown)}"))
+        console.print(shown(f"Submitted, not in the roster: {', '.join(summary.unknown)}"))

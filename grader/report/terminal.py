@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.grading.score import FunctionResult, GradeResult
+from grader.report.hygiene import plain, shown
 
 STYLES = {"pass": "green", "partial": "yellow", "fail": "red", "missing": "red"}
 
@@ -39,15 +40,16 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
         isolation += f" (not enforced here: {', '.join(result.isolation_gaps)})"
     console.print(
         Text.assemble(
-            (result.submission, "bold"),
-            f"  {result.mode} {result.module}  cases: {'+'.join(result.splits)}  {isolation}",
+            (plain(result.submission), "bold"),
+            plain(f"  {result.mode} {result.module}  cases: {'+'.join(result.splits)}  ")
+            + isolation,
         )
     )
     if result.import_failure is not None:
         f = result.import_failure
         where = f" ({f.file}, line {f.line})" if f.line else ""
         console.print(
-            Text(f"The grader could not run your code: {f.message}{where}", style="bold red")
+            shown(f"The grader could not run your code: {f.message}{where}", style="bold red")
         )
     table = Table(show_lines=False, expand=False)
     table.add_column("Function")
@@ -62,7 +64,7 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
             f"{fmt_points(function.score)} / {fmt_points(function.max_score)}",
             Text(function.status, style=STYLES.get(function.status, "")),
             worst(function),
-            Text(function.reason),
+            shown(function.reason),
         )
     table.add_section()
     table.add_row(
@@ -70,16 +72,16 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
     )
     console.print(table)
     for note in result.notes:
-        console.print(Text(f"Note: {note}"))
+        console.print(shown(f"Note: {note}"))
     if verbose:
         for function in result.functions:
             for case in function.cases:
                 if case.failure is not None and case.failure.traceback:
                     console.rule(Text(f"{case.case_id} ({case.failure.status})"))
-                    console.print(Text(case.failure.traceback))
+                    console.print(shown(case.failure.traceback))
         if result.import_failure is not None and result.import_failure.traceback:
             console.rule("import")
-            console.print(Text(result.import_failure.traceback))
+            console.print(shown(result.import_failure.traceback))
         if result.output:
             console.rule("what the submission printed (truncated)")
-            console.print(Text(result.output))
+            console.print(shown(result.output))

@@ -80,7 +80,10 @@ class Reader:
             header = json.loads(part)
         except (ValueError, RecursionError) as exc:
             raise TransportError(f"the message header is not JSON ({type(exc).__name__})") from None
-        header = valid_text(header)
+        try:
+            header = valid_text(header)
+        except RecursionError:
+            raise TransportError("the message header is nested too deeply") from None
         if type(header) is not dict or type(header.get("arrays", [])) is not list:
             raise TransportError("the message header is not an object with a list of arrays")
         arrays: dict[str, np.ndarray] = {}

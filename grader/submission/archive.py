@@ -3,13 +3,20 @@ written, and totals capped."""
 
 from __future__ import annotations
 
+import errno
 import stat
 import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
 from grader.errors import SubmissionError
 from grader.submission.files import MAX_FILES, MAX_TOTAL_BYTES, skipped
+
+# Failures of the grader's own disk while extracting: not the archive's fault.
+HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def extract_zip(
@@ -18,8 +25,10 @@ def extract_zip(
     """Extract ``archive`` into ``dst`` after checking every member and the totals."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionError(f"{archive} is not a readable zip file ({exc}).") from None
+    except Exception as exc:
+        # zipfile raises many kinds on a damaged archive (BadZipFile, ValueError,
+        # EOFError, OSError ...): each is the archive's problem.
+        raise SubmissionError(f"{archive} is not a readable zip file ({describe(exc)}).") from None
     with zf:
         members = zf.infolist()
         if len(members) > max_files:
@@ -53,7 +62,18 @@ def extract_zip(
                             f"{archive}: {m.filename!r} is larger than it declares."
                         )
                     fout.write(data)
-            except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+            except SubmissionError:
+                raise
+            except OSError as exc:
+                if exc.errno in HOST_ERRNOS:
+                    raise  # the grader's disk, not the archive
                 raise SubmissionError(
-                    f"{archive}: cannot extract {m.filename!r} ({exc})."
+                    f"{archive}: cannot extract {m.filename!r} ({describe(exc)})."
+                ) from None
+            except Exception as exc:
+                # An encrypted member (RuntimeError), deflate64 (NotImplementedError), a
+                # damaged stream (zlib.error, EOFError, BadZipFile) ...
+                raise SubmissionError(
+                    f"{archive}: cannot extract {m.filename!r} ({describe(exc)}).\nHint: zip "
+                    "the files again with an ordinary zip tool, without a password."
                 ) from None

@@ -33,8 +33,9 @@ def syntax_problem(cell: Cell) -> str | None:
             )
     except SyntaxError as exc:
         return describe_syntax_error(cell, exc)
-    except (ValueError, RecursionError) as exc:
-        # A null byte (ValueError before Python 3.12) or nesting too deep for the compiler.
+    except (ValueError, RecursionError, MemoryError) as exc:
+        # A null byte (ValueError before Python 3.12) or nesting too deep for the compiler
+        # (thousands of unary minus signs exhaust its memory before its recursion limit).
         return f"cell {cell.number} cannot be compiled: {one_line(str(exc))}."
     return None
 
@@ -83,12 +84,15 @@ def extract_module(nb: Notebook) -> tuple[str, tuple[str, ...]]:
         hidden = hidden_definitions(cell)
         if hidden is not None:
             problems.append(hidden)
+        # Split once per cell: each statement's text is sliced from these lines, so that
+        # extraction takes time linear in the cell's length.
+        lines = split_lines(cell.source)
         for node in ast.parse(cell.source).body:
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 # Must open the module; in Python 3 only `annotations` still matters.
                 futures.extend(alias.name for alias in node.names)
                 continue
-            text = kept_text(node, cell.source)
+            text = kept_text(node, lines)
             if text is None:
                 continue
             if isinstance(node, DEFINITIONS):
@@ -111,7 +115,7 @@ def hidden_definitions(cell: Cell) -> str | None:
         return None
     try:
         tree = ast.parse(body)
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     names = [node.name for node in tree.body if isinstance(node, DEFINITIONS)]
     if not names:
@@ -123,18 +127,31 @@ def hidden_definitions(cell: Cell) -> str | None:
     )
 
 
-def kept_text(node: ast.stmt, source: str) -> str | None:
+def segment(lines: list[str], node: ast.stmt) -> str:
+    """The exact text of ``node`` in the cell whose ``lines`` these are (as
+    ast.get_source_segment, which splits the whole cell again at every call)."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    start, end = node.col_offset, node.end_col_offset
+    if end is None:
+        end = len(lines[last].encode())
+    # Column offsets count UTF-8 bytes.
+    if first == last:
+        return lines[first].encode()[start:end].decode()
+    head = lines[first].encode()[start:].decode()
+    tail = lines[last].encode()[:end].decode()
+    return head + "".join(lines[first + 1 : last]) + tail
+
+
+def kept_text(node: ast.stmt, lines: list[str]) -> str | None:
     """The text that ``node`` contributes to the module (ending in a newline), or None."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
-        statement = ast.get_source_segment(source, node)
-        if statement is None:
-            return None
+        statement = segment(lines, node)
         body = "".join(f"    {line}" for line in split_lines(ensure_newline(statement)))
         return f"try:\n{body}except ImportError:\n    pass\n"
     if isinstance(node, DEFINITIONS):
         # A top-level definition owns its lines whole: nothing can share them.
         end = node.end_lineno or node.lineno
-        return "".join(split_lines(source)[first_line(node) - 1 : end])
+        return "".join(lines[first_line(node) - 1 : end])
     if isinstance(node, ast.Assign):
         keep = all(plain_target(t) for t in node.targets) and is_constant(node.value)
     elif isinstance(node, ast.AnnAssign):
@@ -146,8 +163,7 @@ def kept_text(node: ast.stmt, source: str) -> str | None:
         )
     else:
         keep = False
-    segment = ast.get_source_segment(source, node) if keep else None
-    return ensure_newline(segment) if segment is not None else None
+    return ensure_newline(segment(lines, node)) if keep else None
 
 
 def first_line(node: ast.stmt) -> int:

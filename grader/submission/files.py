@@ -7,7 +7,9 @@ they are skipped everywhere, as are hidden files and folders.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,9 +28,20 @@ def skipped(parts: Iterable[str]) -> bool:
     return any(part in SKIP_DIRS or part.startswith(".") for part in parts)
 
 
+def regular(path: Path) -> bool:
+    """A regular file, not a link: never a folder with a file's name, a FIFO (opening one
+    blocks), a device or a socket."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def find(root: Path, pattern: str) -> list[Path]:
-    """The files under ``root`` matching ``pattern``, outside skipped folders, sorted."""
-    return sorted(p for p in root.rglob(pattern) if not skipped(p.relative_to(root).parts))
+    """The regular files under ``root`` matching ``pattern``, outside skipped folders."""
+    return sorted(
+        p for p in root.rglob(pattern) if not skipped(p.relative_to(root).parts) and regular(p)
+    )
 
 
 def copy_python_tree(src: Path, dst: Path) -> None:
@@ -36,7 +49,7 @@ def copy_python_tree(src: Path, dst: Path) -> None:
     count = total = 0
     for path in find(src, "*.py"):
         rel = path.relative_to(src)
-        if path.is_symlink() or any((src / p).is_symlink() for p in rel.parents if p.parts):
+        if any((src / p).is_symlink() for p in rel.parents if p.parts):
             continue
         size = path.stat().st_size
         count += 1

@@ -132,6 +132,11 @@ def parse_json(path: Path, text: str) -> object:
         raise NotebookError(
             f"{path} is not a notebook: its JSON is nested too deeply to read.\nHint: {RESAVE}."
         ) from None
+    except ValueError as exc:
+        # A number too long to read (Python caps integers at 4300 digits), and the like.
+        raise NotebookError(
+            f"{path} cannot be read: {one_line(str(exc))}.\nHint: {RESAVE}."
+        ) from None
     return value
 
 

@@ -53,6 +53,13 @@ def find_module_file(root: Path, wanted: str | None) -> Path:
             )
         return path
     candidates = find(root, "layers.py")
+    links = [p for p in root.rglob("layers.py") if p.is_symlink()]
+    if not candidates and links:
+        raise SubmissionError(
+            f"{links[0].relative_to(root)} is a symbolic link: the grader copies files, not "
+            "links (the file it points to may not be yours to submit).\nHint: submit the "
+            "file itself."
+        )
     if not candidates:
         raise SubmissionError(
             f"no layers.py found in {root}.\nHint: submit the folder that contains "

@@ -43,7 +43,11 @@ class Child:
         case: Mapping[str, Any],
         inputs: Mapping[str, np.ndarray],
         seconds: float,
+        inherited: tuple[int, ...] = (),
     ) -> None:
+        """Fork the case's child. ``inherited``: the worker's descriptors that the child
+        must not keep (the pipes to the grader, the other cases' answers): a case owns
+        its own result channel and nothing else."""
         self.case_id = case["id"]
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
@@ -58,7 +62,9 @@ class Child:
             self.pid, self.closed, self.fork_error = 0, True, str(exc)
         else:
             if self.pid == 0:
-                os.close(r)
+                for fd in (r, *inherited):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
                 # Its own process group, so that what the case starts can be ended with it.
                 os.setpgid(0, 0)
                 run_child(namespace, case, inputs, w)
