@@ -52,10 +52,12 @@ def grade_submission(
     job: Job,
     *,
     options: SourceOptions | None = None,
+    in_class: bool = False,
 ) -> GradeResult:
-    """Stage, run and score one submission. A notebook that cannot be read is graded as
-    a submission that could not run, with the reason; other usage errors raise.
-    ``options`` not given (None) fall back on the rubric's."""
+    """Stage, run and score one submission (an entry of a class, with ``in_class``). A
+    notebook that cannot be read is graded as a submission that could not run, with the
+    reason; other usage errors raise. ``options`` not given (None) fall back on the
+    rubric's."""
     options = options or SourceOptions()
     options = SourceOptions(
         module=options.module or rubric.module,
@@ -64,7 +66,7 @@ def grade_submission(
     )
     splits = tuple(s for s in SPLITS if any(c.split == s for c in cases))
     try:
-        submission, staging = stage(path, options)
+        submission, staging = stage(path, options, in_class=in_class)
     except NotebookError as exc:
         failure = Failure("notebook", str(exc))
         run = RunResult(

@@ -268,6 +268,17 @@ def run_batch(argv: list[str]) -> int:
         f"graded {counts['graded']}, unchanged {counts['unchanged']}, errors {counts['errors']}",
         highlight=False,
     )
+    if counts["host_errors"]:
+        # Everything is written; what the host kept from grading is graded on the next run.
+        err.print(
+            shown(
+                f"grade batch: {counts['host_errors']} submission(s) were not graded because of "
+                "the host (see their reason in gradebook.csv); run the same command again to "
+                "grade them.",
+                style="red",
+            )
+        )
+        return EXIT_INTERNAL
     return EXIT_OK
 
 

@@ -9,6 +9,16 @@ it does becomes an outcome, not an exception.
 
 from __future__ import annotations
 
+import errno
+
+# An OSError with one of these is the grader's host failing (its disk, its memory), not
+# the submission: recorded as the host's, and tried again on the next run.
+HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM})
+
+
+def host_failure(exc: OSError) -> bool:
+    return exc.errno in HOST_ERRNOS
+
 
 class UsageError(Exception):
     """The command line asks for something that cannot be done as given."""

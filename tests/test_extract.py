@@ -360,8 +360,7 @@ def test_windows_line_endings_are_kept(tmp_path: Path) -> None:
 def test_a_statements_text_is_sliced_exactly_as_the_ast_module_would() -> None:
     import ast
 
-    from grader.submission.extract import segment
-    from grader.submission.notebook import split_lines
+    from grader.submission.extract import Lines, segment
 
     source = (
         "import numpy as np; x = 1\n"
@@ -369,7 +368,7 @@ def test_a_statements_text_is_sliced_exactly_as_the_ast_module_would() -> None:
         "y = {'k': [1,\n      2]}; z = 'π'\r\n"
         "class C: pass\n"
     )
-    lines = split_lines(source)
+    lines = Lines.of(source)
     for node in ast.parse(source).body:
         assert segment(lines, node) == ast.get_source_segment(source, node), ast.dump(node)
 

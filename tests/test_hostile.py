@@ -881,6 +881,12 @@ def test_a_case_cannot_touch_its_neighbours_answers(tmp_path: Path) -> None:
     for result in results:
         # relu_backward's cases call relu_forward for their cache: its junk is theirs too.
         assert_full_marks(result, "relu_forward", "relu_backward")
+    # Each case saw the standard streams, its own answer's pipe and the listing's own
+    # descriptor: nothing of the worker's or of another case's.
+    listed = re.findall(r"descriptors: \[([\d, ]*)\]", results[0]["output"])
+    assert listed
+    for fds in listed:
+        assert len({int(fd) for fd in fds.split(",")} - {0, 1, 2}) <= 2, fds
     # Deterministic: every run gives each case the same credit and feedback.
     seen = {
         json.dumps([[(c["id"], c["credit"], c["feedback"]) for c in f["cases"]]

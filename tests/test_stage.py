@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -433,3 +434,19 @@ def test_mode_bits_of_the_original_are_kept(tmp_path: Path, do_stage: Stager) ->
     (sub / "layers.py").chmod(0o600)
     do_stage(sub)
     assert stat.S_IMODE(os.stat(sub / "layers.py").st_mode) == 0o600
+
+
+def test_a_notebook_in_a_class_never_takes_a_classmates_package(
+    tmp_path: Path, do_stage: Stager
+) -> None:
+    klass = make_tree(tmp_path / "class", {"cs231n/layers.py": "CLASSMATE = 1\n"})
+    notebook = Path(__file__).parent / "zoo" / "notebooks" / "imports_module" / "notebook.ipynb"
+    shutil.copy(notebook, klass / "alice.ipynb")
+    # Graded alone, a notebook brings the package beside it (the course's layout) ...
+    assert (do_stage(klass / "alice.ipynb").source / "cs231n" / "layers.py").is_file()
+    # ... but as an entry of a class, that folder is another student's.
+    staged, folder = stage(klass / "alice.ipynb", in_class=True)
+    try:
+        assert not (staged.source / "cs231n").exists()
+    finally:
+        folder.cleanup()

@@ -205,15 +205,18 @@ def test_worker_specs_carry_no_expected_values(vectors):
 
 
 def test_no_hidden_case_has_a_public_cases_inputs(vectors):
-    """A table of the public answers, looked up by input, must earn no hidden credit."""
-    public = [c for c in vectors.cases if c.split == "public"]
-    for hidden in (c for c in vectors.cases if c.split == "hidden"):
-        for case in public:
-            if case.function != hidden.function or set(case.inputs) != set(hidden.inputs):
-                continue
-            same = all(
-                case.inputs[k].shape == hidden.inputs[k].shape
-                and np.array_equal(case.inputs[k], hidden.inputs[k])
-                for k in case.inputs
+    """A table of the public answers, looked up by any input array, must earn no hidden
+    credit: no hidden input of more than a handful of values is a public one."""
+    public: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for case in vectors.cases:
+        if case.split == "public":
+            public.setdefault(case.function, []).extend(
+                (f"{case.id}:{name}", arr) for name, arr in case.inputs.items()
             )
-            assert not same, f"{hidden.id} has the inputs of {case.id}"
+    for case in (c for c in vectors.cases if c.split == "hidden"):
+        for name, arr in case.inputs.items():
+            if arr.size < 8:
+                continue
+            for where, other in public.get(case.function, []):
+                same = arr.shape == other.shape and np.array_equal(arr, other)
+                assert not same, f"{case.id}:{name} is {where}"

@@ -76,14 +76,19 @@ def content_hash(path: Path) -> str:
     entries = [path] if not path.is_dir() else sorted(path.rglob("*"))
     for entry in entries:
         # A single file counts by its kind, not its name: twins get the same key.
-        part(b"N", str(entry.relative_to(path) if path.is_dir() else entry.suffix).encode())
-        mode = os.lstat(entry).st_mode
-        if stat.S_ISLNK(mode):
-            part(b"L", os.readlink(entry).encode())
-        elif stat.S_ISREG(mode):
-            part(b"F", entry.read_bytes())
+        name = entry.relative_to(path) if path.is_dir() else Path(entry.suffix)
+        part(b"N", os.fsencode(name))
+        info = os.lstat(entry)
+        if stat.S_ISLNK(info.st_mode):
+            part(b"L", os.fsencode(os.readlink(entry)))
+        elif stat.S_ISREG(info.st_mode):
+            # Read in blocks: a data file may be larger than memory.
+            digest.update(b"F" + info.st_size.to_bytes(8, "big"))
+            with open(entry, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
         else:
-            part(b"D" if stat.S_ISDIR(mode) else b"O", b"")
+            part(b"D" if stat.S_ISDIR(info.st_mode) else b"O", b"")
     return digest.hexdigest()
 
 

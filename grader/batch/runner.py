@@ -31,8 +31,9 @@ from grader.batch.store import ResultStore, write_atomic
 from grader.batch.summary import ClassSummary, summarise
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
-from grader.errors import SandboxError, SubmissionError
+from grader.errors import SandboxError, SubmissionError, host_failure
 from grader.report import json_report, terminal
+from grader.report.hygiene import plain
 from grader.sandbox.job import Job
 from grader.sandbox.worker import SandboxConfig
 from grader.vectors import CaseVector
@@ -69,7 +70,15 @@ class Batch:
         self.root = "\0"
 
     def key(self, entry: Entry) -> str:
-        return hashlib.sha256((self.base + content_hash(entry.path)).encode()).hexdigest()
+        """What the result depends on: the grading settings and the entry's content (every
+        entry's, for a student with several)."""
+        if entry.clash:
+            paths = [entry.path.parent / name for name in entry.clash]
+            contents = "".join(f"{p.name}:{content_hash(p)};" for p in paths)
+        else:
+            # Not the entry's name: twins who hand in the same bytes get the same key.
+            contents = content_hash(entry.path)
+        return hashlib.sha256((self.base + contents).encode()).hexdigest()
 
     def grade(self, entry: Entry, key: str, name: str | None, job: Job) -> StudentRecord:
         config = self.configs.get()
@@ -85,7 +94,13 @@ class Batch:
                     "keep one of them and grade again."
                 )
             result = grade_submission(
-                entry.path, self.rubric, self.cases, config, job, options=self.options
+                entry.path,
+                self.rubric,
+                self.cases,
+                config,
+                job,
+                options=self.options,
+                in_class=True,
             )
             # Students see their entry's name, not where the class lies on this machine.
             result = replace(result, submission=entry.path.name)
@@ -93,21 +108,26 @@ class Batch:
             self.store.save_feedback(entry.student, terminal.render(result, width=FEEDBACK_WIDTH))
         except SubmissionError as exc:
             error = str(exc)
-        except (OSError, SandboxError) as exc:
-            # The host's: a full disk, a sandbox that would not start. Tried again next run.
-            error = f"{exc.strerror}: {exc}" if isinstance(exc, OSError) else str(exc)
-            host_error = True
+        except OSError as exc:
+            # The host's (a full disk) is tried again next run; any other (a file the
+            # submission made unreadable) is the submission's.
+            error = f"{exc.strerror or type(exc).__name__}: {exc}"
+            host_error = host_failure(exc)
+        except SandboxError as exc:
+            error, host_error = str(exc), True
         except Exception as exc:
-            # What this submission made the grader fail on: recorded, never the batch's end.
+            # What this submission made the grader fail on: recorded, never the batch's end,
+            # and tried again next run (the grader may have been fixed by then).
             error = (
                 f"the grader could not grade this submission ({type(exc).__name__}); the "
                 "course staff have the details"
             )
             detail = traceback.format_exc()
+            host_error = True
         finally:
             self.configs.put(config)
         if error is not None:
-            error = error.replace(self.root, "")
+            error = plain(error.replace(self.root, ""))
             self.store.save_feedback(entry.student, f"Not graded: {error}\n")
         record = StudentRecord(
             student=entry.student,
@@ -140,11 +160,12 @@ class Batch:
             try:
                 key = self.key(entry)
             except Exception as exc:
-                # Graded (and failing) below with the reason; never the batch's end.
+                # Graded (and failing) below with the reason, and never taken as unchanged.
                 key = f"unreadable:{type(exc).__name__}"
             old = self.store.load(entry.student)
             # An error of the host (a full disk) is tried again; the submission's own are kept.
-            if not force and old is not None and not old.host_error and old.key == key:
+            unchanged = old is not None and old.key == key and not key.startswith("unreadable:")
+            if not force and unchanged and old is not None and not old.host_error:
                 records[entry.student] = old
                 counts["unchanged"] += 1
             else:
@@ -160,6 +181,7 @@ class Batch:
                     records[entry.student] = record
                     counts["graded"] += 1
                     counts["errors"] += record.status == "error"
+                    counts["host_errors"] += record.host_error
                     progress(record, counts["graded"], len(todo))
             except BaseException:
                 # Ctrl-C: what is graded is on disk; stop instead of grading the rest.

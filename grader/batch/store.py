@@ -15,7 +15,8 @@ from grader.batch.records import StudentRecord
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``: a reader sees the old file or the new, never part."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
+    # UTF-8 whatever the locale; a file name that is not valid UTF-8 keeps its bytes escaped.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

@@ -24,8 +24,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def plain(text: str) -> str:
-    """``text`` without escape sequences or control characters (lines and tabs stay)."""
-    return CONTROL.sub("", text)
+    """``text`` without escape sequences or control characters (lines and tabs stay), and
+    valid UTF-8 (a file name's undecodable bytes become escapes)."""
+    valid = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return CONTROL.sub("", valid)
 
 
 def shown(text: str, style: str = "") -> Text:

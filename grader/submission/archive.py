@@ -3,16 +3,16 @@ written, and totals capped."""
 
 from __future__ import annotations
 
-import errno
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from grader.errors import SubmissionError
+from grader.errors import SubmissionError, host_failure
 from grader.submission.files import MAX_FILES, MAX_TOTAL_BYTES, skipped
 
-# Failures of the grader's own disk while extracting: not the archive's fault.
-HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+# Deeper than any real submission; a folder nested thousands of levels would exhaust the
+# recursion of every tool that walks it (the cleanup of the staging folder included).
+MAX_DEPTH = 64
 
 
 def describe(exc: BaseException) -> str:
@@ -46,6 +46,11 @@ def extract_zip(
                 raise SubmissionError(f"{archive} contains an unsafe path: {m.filename!r}.")
             if stat.S_ISLNK(m.external_attr >> 16):
                 raise SubmissionError(f"{archive} contains a symbolic link: {m.filename!r}.")
+            if len(name.parts) > MAX_DEPTH:
+                raise SubmissionError(
+                    f"{archive} nests folders {len(name.parts)} deep ({m.filename[:80]!r}...); "
+                    f"the limit is {MAX_DEPTH}."
+                )
         for m in members:
             name = PurePosixPath(m.filename.replace("\\", "/"))
             if m.is_dir() or not name.parts or skipped(name.parts):
@@ -65,7 +70,7 @@ def extract_zip(
             except SubmissionError:
                 raise
             except OSError as exc:
-                if exc.errno in HOST_ERRNOS:
+                if host_failure(exc):
                     raise  # the grader's disk, not the archive
                 raise SubmissionError(
                     f"{archive}: cannot extract {m.filename!r} ({describe(exc)})."

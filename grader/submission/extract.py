@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from grader.submission.notebook import Cell, Notebook, one_line, split_lines
 from grader.submission.python2 import PYTHON2, python2_hint
@@ -36,7 +37,8 @@ def syntax_problem(cell: Cell) -> str | None:
     except (ValueError, RecursionError, MemoryError) as exc:
         # A null byte (ValueError before Python 3.12) or nesting too deep for the compiler
         # (thousands of unary minus signs exhaust its memory before its recursion limit).
-        return f"cell {cell.number} cannot be compiled: {one_line(str(exc))}."
+        why = one_line(str(exc)) or type(exc).__name__
+        return f"cell {cell.number} cannot be compiled: {why}."
     return None
 
 
@@ -86,7 +88,7 @@ def extract_module(nb: Notebook) -> tuple[str, tuple[str, ...]]:
             problems.append(hidden)
         # Split once per cell: each statement's text is sliced from these lines, so that
         # extraction takes time linear in the cell's length.
-        lines = split_lines(cell.source)
+        lines = Lines.of(cell.source)
         for node in ast.parse(cell.source).body:
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 # Must open the module; in Python 3 only `annotations` still matters.
@@ -127,22 +129,34 @@ def hidden_definitions(cell: Cell) -> str | None:
     )
 
 
-def segment(lines: list[str], node: ast.stmt) -> str:
-    """The exact text of ``node`` in the cell whose ``lines`` these are (as
-    ast.get_source_segment, which splits the whole cell again at every call)."""
+@dataclass(frozen=True)
+class Lines:
+    """A cell's lines, as text and as the UTF-8 bytes that the parser's columns count."""
+
+    text: list[str]
+    data: list[bytes]
+
+    @classmethod
+    def of(cls, source: str) -> Lines:
+        text = split_lines(source)
+        return cls(text, [line.encode() for line in text])
+
+
+def segment(lines: Lines, node: ast.stmt) -> str:
+    """The exact text of ``node`` (as ast.get_source_segment, which splits the whole cell
+    again at every call: quadratic time over a cell of many statements)."""
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
     start, end = node.col_offset, node.end_col_offset
     if end is None:
-        end = len(lines[last].encode())
-    # Column offsets count UTF-8 bytes.
+        end = len(lines.data[last])
     if first == last:
-        return lines[first].encode()[start:end].decode()
-    head = lines[first].encode()[start:].decode()
-    tail = lines[last].encode()[:end].decode()
-    return head + "".join(lines[first + 1 : last]) + tail
+        return lines.data[first][start:end].decode()
+    head = lines.data[first][start:].decode()
+    tail = lines.data[last][:end].decode()
+    return head + "".join(lines.text[first + 1 : last]) + tail
 
 
-def kept_text(node: ast.stmt, lines: list[str]) -> str | None:
+def kept_text(node: ast.stmt, lines: Lines) -> str | None:
     """The text that ``node`` contributes to the module (ending in a newline), or None."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         statement = segment(lines, node)
@@ -151,7 +165,7 @@ def kept_text(node: ast.stmt, lines: list[str]) -> str | None:
     if isinstance(node, DEFINITIONS):
         # A top-level definition owns its lines whole: nothing can share them.
         end = node.end_lineno or node.lineno
-        return "".join(lines[first_line(node) - 1 : end])
+        return "".join(lines.text[first_line(node) - 1 : end])
     if isinstance(node, ast.Assign):
         keep = all(plain_target(t) for t in node.targets) and is_constant(node.value)
     elif isinstance(node, ast.AnnAssign):

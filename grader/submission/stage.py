@@ -19,7 +19,7 @@ from grader.config.choices import Source
 from grader.config.options import SourceOptions
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
-from grader.submission.files import copy_python_tree, find, open_tree
+from grader.submission.files import copy_python_tree, find, open_tree, regular, skipped
 
 # How the submission's code is graded: its module imported, its notebook executed, or the
 # definitions of its notebook extracted without running anything.
@@ -53,7 +53,11 @@ def find_module_file(root: Path, wanted: str | None) -> Path:
             )
         return path
     candidates = find(root, "layers.py")
-    links = [p for p in root.rglob("layers.py") if p.is_symlink()]
+    links = [
+        p
+        for p in root.rglob("layers.py")
+        if p.is_symlink() and not skipped(p.relative_to(root).parts)
+    ]
     if not candidates and links:
         raise SubmissionError(
             f"{links[0].relative_to(root)} is a symbolic link: the grader copies files, not "
@@ -160,17 +164,21 @@ def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> S
 
 
 def stage(
-    path: Path, options: SourceOptions | None = None
+    path: Path, options: SourceOptions | None = None, *, in_class: bool = False
 ) -> tuple[Submission, tempfile.TemporaryDirectory[str]]:
     """Stage ``path`` for grading. The caller keeps the returned folder alive while grading.
 
     ``options.source`` chooses between a layers module and a notebook when a folder has
     both (None or auto: the module); ``options.execute`` False grades a notebook's
-    definitions without running it.
+    definitions without running it. A single notebook brings the cs231n package beside
+    it, unless it is an entry of a class (``in_class``): that folder is a classmate's.
     """
     options = options or SourceOptions()
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
+    if not (path.is_dir() or regular(path.resolve())):
+        # A FIFO would block whoever opens it; a device or a socket is no submission.
+        raise SubmissionError(f"{path} is neither a folder nor a regular file.")
     # Private to the grader (mode 0700) until the sandbox opens it to the one worker that
     # grades it: a folder left behind by a grader that was killed stays closed.
     tmp = tempfile.TemporaryDirectory(prefix=STAGING_PREFIX)
@@ -178,16 +186,25 @@ def stage(
     code = staging / "code"
     code.mkdir()
     try:
-        submission = stage_into(path.resolve(), staging, code, options)
+        submission = stage_into(path.resolve(), staging, code, options, in_class)
         # The worker's uid reads it, whatever the grader's umask made of the folders.
         open_tree(code)
+    except SubmissionError as exc:
+        tmp.cleanup()
+        # Say where in the submission, not where on the grader's disk it was unpacked.
+        message = str(exc)
+        for unpacked in (staging / "unzipped", staging / "single", staging):
+            message = message.replace(str(unpacked), path.name)
+        raise type(exc)(message) from None  # a NotebookError stays one
     except BaseException:
         tmp.cleanup()
         raise
     return submission, tmp
 
 
-def stage_into(path: Path, staging: Path, code: Path, options: SourceOptions) -> Submission:
+def stage_into(
+    path: Path, staging: Path, code: Path, options: SourceOptions, in_class: bool
+) -> Submission:
     """Copy the code of the submission at ``path`` into ``code``, using ``staging`` for
     what must be unpacked first."""
     module, execute = options.module, options.execute
@@ -195,7 +212,7 @@ def stage_into(path: Path, staging: Path, code: Path, options: SourceOptions) ->
         # Only the notebook and its own package: its folder may hold anything else.
         folder = staging / "single"
         folder.mkdir()
-        if (path.parent / "cs231n").is_dir():
+        if not in_class and (path.parent / "cs231n").is_dir():
             copy_python_tree(path.parent / "cs231n", folder / "cs231n")
         return stage_notebook(path, folder, code, execute)
     if path.is_dir():

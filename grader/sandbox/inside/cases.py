@@ -21,6 +21,8 @@ from .frames import MALFORMED, encode_message, message_length, write_message
 
 # Bound before any student code runs, which may replace the os module's functions.
 _fork, _exit = os.fork, os._exit
+# Above any descriptor a worker holds (its RLIMIT_NOFILE is 64).
+MAX_FD = 1 << 16
 
 # Children that answered and were killed, not yet reaped: waiting for an exiting process's
 # teardown would put it on every case's critical path.
@@ -43,11 +45,10 @@ class Child:
         case: Mapping[str, Any],
         inputs: Mapping[str, np.ndarray],
         seconds: float,
-        inherited: tuple[int, ...] = (),
     ) -> None:
-        """Fork the case's child. ``inherited``: the worker's descriptors that the child
-        must not keep (the pipes to the grader, the other cases' answers): a case owns
-        its own result channel and nothing else."""
+        """Fork the case's child. It keeps its own result channel and the standard streams,
+        nothing else of the worker's: not the pipes to the grader, not the other cases'
+        answers (the worker is not dumpable either, so /proc gives no way back to them)."""
         self.case_id = case["id"]
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
@@ -62,9 +63,8 @@ class Child:
             self.pid, self.closed, self.fork_error = 0, True, str(exc)
         else:
             if self.pid == 0:
-                for fd in (r, *inherited):
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+                os.closerange(3, w)
+                os.closerange(w + 1, MAX_FD)
                 # Its own process group, so that what the case starts can be ended with it.
                 os.setpgid(0, 0)
                 run_child(namespace, case, inputs, w)

@@ -10,6 +10,7 @@ import resource
 import sys
 from collections.abc import Mapping
 
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNET = 0x40000000
 LINUX = sys.platform.startswith("linux")
@@ -60,4 +61,12 @@ def drop_privileges(limits: Mapping[str, int], uid: int | None) -> list[str]:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    forbid_inspection()
     return skipped
+
+
+def forbid_inspection() -> None:
+    """Not dumpable (inherited by every case): a process of the same uid cannot open this
+    one's descriptors through /proc/PID/fd, nor trace it."""
+    if LINUX:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -46,8 +46,7 @@ def serve(
             case = queue[0]
             case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
             reap_answered()
-            inherited = (req_fd, res_fd, *(c.fd for c in running))
-            child = Child(namespace, case, case_inputs, seconds, inherited)
+            child = Child(namespace, case, case_inputs, seconds)
             if child.fork_error is not None and running:
                 # A running case may be what fills the process limit: try again once it
                 # has answered and what it left behind is swept away.

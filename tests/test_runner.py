@@ -1,0 +1,65 @@
+"""The batch runner on its own: whatever grading one entry raises becomes that entry's
+record, and the batch writes every output (grading itself is replaced here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import write_rubric
+
+from grader.api import graded_cases
+from grader.batch import runner
+from grader.config.options import SourceOptions
+from grader.config.rubric import load_rubric
+from grader.errors import SubmissionError
+from grader.sandbox.runtime import discover_runtime
+from grader.sandbox.worker import SandboxConfig
+
+
+def grade_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception) -> Path:
+    klass = tmp_path / "class"
+    for student in ("ann", "bob"):
+        (klass / student).mkdir(parents=True)
+        (klass / student / "layers.py").write_text("x = 1\n")
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(runner, "grade_submission", fail)
+    rubric = load_rubric(write_rubric(tmp_path))
+    out = tmp_path / "graded"
+    runner.grade_class(
+        klass,
+        out,
+        rubric,
+        graded_cases(rubric, ("public",)),
+        [SandboxConfig("processes", discover_runtime())],
+        vectors_digest="test",
+        options=SourceOptions(),
+    )
+    return out
+
+
+def test_a_grader_failure_on_one_entry_is_recorded_for_the_staff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = grade_with(tmp_path, monkeypatch, RecursionError("maximum recursion depth"))
+    record = json.loads((out / "results" / "ann.json").read_text())
+    assert record["status"] == "error" and record["host_error"] is True
+    assert "could not grade this submission (RecursionError)" in record["error"]
+    assert "RecursionError: maximum recursion depth" in record["detail"]
+    feedback = (out / "feedback" / "ann.txt").read_text()
+    assert "Traceback" not in feedback  # the traceback is the staff's, not the student's
+    assert (out / "gradebook.csv").is_file() and (out / "summary.json").is_file()
+
+
+def test_a_reason_reaches_the_feedback_file_as_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = grade_with(tmp_path, monkeypatch, SubmissionError("bad \x1b]0;pwned\x07 name"))
+    record = json.loads((out / "results" / "bob.json").read_text())
+    assert record["status"] == "error" and record["host_error"] is False
+    assert (out / "feedback" / "bob.txt").read_text() == "Not graded: bad  name\n"
