@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
-from grader.config.choices import SPLITS, Split
+from grader.config.choices import SPLITS, Isolation, Split
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
 from grader.errors import NotebookError, RubricError
 from grader.grading.score import GradeResult, grade
+from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.job import Job
 from grader.sandbox.results import Failure, RunResult
 from grader.sandbox.run import not_run, run_submission
+from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import SandboxConfig
 from grader.submission.stage import stage
 from grader.vectors import CaseVector, load_vectors
@@ -42,6 +45,33 @@ def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector,
                 f"{function.name} does not return.{hint}"
             )
     return tuple(c for c in vectors.cases if c.function in wanted)
+
+
+def isolation_slots(
+    mode: Isolation, count: int, protect: list[Path]
+) -> tuple[list[SandboxConfig], list[str]]:
+    """``count`` grading slots in ``mode``, each with a worker uid of its own when the
+    grader runs as root, and what a user should know of them. For a container, ``protect``
+    (the rubric, the vectors, a class and its results) and the staff files are first made
+    unreadable to workers."""
+    runtime = discover_runtime()
+    notices = []
+    folder = unreadable_by_others(runtime)
+    if mode != "bubblewrap" and os.geteuid() == 0 and folder is not None:
+        notices.append(
+            f"without bubblewrap, a grader running as root runs student code as an "
+            f"unprivileged user, who cannot enter {folder}: only numpy and the common "
+            "standard modules loaded beforehand are importable. Install bubblewrap "
+            "(apt-get install bubblewrap) to lift this."
+        )
+    if mode == "container":
+        locked = lock(staff_paths(protect, needed=runtime.needed))
+        if locked:
+            notices.append(
+                "container isolation: made unreadable to other users (chmod o-rwx): "
+                + ", ".join(str(p) for p in locked)
+            )
+    return [SandboxConfig.create(mode, runtime) for _ in range(count)], notices
 
 
 def grade_submission(

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from grader import __version__
-from grader.api import grade_one, graded_cases
+from grader.api import grade_one, graded_cases, isolation_slots
 from grader.batch.records import StudentRecord
 from grader.config.choices import (
     CASES_CHOICES,
@@ -39,9 +39,7 @@ from grader.config.staff import default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
 from grader.report import FORMATS
 from grader.report.hygiene import plain, shown
-from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
-from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import SandboxConfig
 from grader.vectors import load_vectors
 
@@ -138,33 +136,15 @@ def chosen_isolation(args: argparse.Namespace, student: bool, hidden: bool) -> I
     return mode
 
 
-def isolation_slots(
-    mode: Isolation, slots: int, protect: list[Path], err: Console
-) -> list[SandboxConfig]:
-    """One sandbox configuration per grading slot, after saying what ``mode`` isolates
-    and, for a container, making ``protect`` and the staff files unreadable to workers."""
-    runtime = discover_runtime()
+def slots(mode: Isolation, count: int, protect: list[Path], err: Console) -> list[SandboxConfig]:
+    """``count`` grading slots in ``mode``, after saying what it isolates and where it
+    falls short here."""
+    configs, notices = isolation_slots(mode, count, protect)
     if mode == "processes":
         err.print(Text(f"isolation: {DESCRIPTIONS[mode]} (public cases only)", style="yellow"))
-    if mode != "bubblewrap" and os.geteuid() == 0:
-        folder = unreadable_by_others(runtime)
-        if folder is not None:
-            err.print(
-                f"[yellow]without bubblewrap, a grader running as root runs student code as an "
-                f"unprivileged user, who cannot enter {folder}: only numpy and the common "
-                "standard modules loaded beforehand are importable. Install bubblewrap "
-                "(apt-get install bubblewrap) to lift this.[/yellow]"
-            )
-    if mode == "container":
-        locked = lock(staff_paths(protect, needed=runtime.needed))
-        if locked:
-            err.print(
-                Text(
-                    "container isolation: made unreadable to other users (chmod o-rwx): "
-                    + ", ".join(str(p) for p in locked)
-                )
-            )
-    return [SandboxConfig.create(mode, runtime) for _ in range(slots)]
+    for notice in notices:
+        err.print(shown(notice, style="yellow"))
+    return configs
 
 
 def run_grade(argv: list[str], student: bool) -> int:
@@ -173,7 +153,7 @@ def run_grade(argv: list[str], student: bool) -> int:
     rubric = load_rubric(args.rubric or default_rubric())
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     mode = chosen_isolation(args, student, "hidden" in splits)
-    (config,) = isolation_slots(mode, 1, [rubric.path, rubric.vectors], err)
+    (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
     result = grade_one(args.path, rubric, config, splits, options=source_options(args))
     report = FORMATS[args.format]
     if args.output is None and report.show(result, Console(), args.verbose):
@@ -228,7 +208,7 @@ def run_batch(argv: list[str]) -> int:
     # In a container, other students' submissions and results must be unreadable too.
     args.output.mkdir(parents=True, exist_ok=True)
     protect = [rubric.path, rubric.vectors, args.submissions, args.output]
-    configs = isolation_slots(mode, args.jobs, protect, err)
+    configs = slots(mode, args.jobs, protect, err)
     cases = graded_cases(rubric, splits)
     digest = load_vectors(rubric.vectors, splits).digest
 

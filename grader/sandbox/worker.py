@@ -35,7 +35,6 @@ from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
 from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim
 from grader.sandbox.environment import rlimits, worker_env
 from grader.sandbox.inside.processes import have_proc
-from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
 from grader.sandbox.transport import Reader, send
@@ -79,10 +78,6 @@ class SandboxConfig:
         if uid is not None:
             reclaim(uid)
         return cls(mode, runtime, bwrap, uid)
-
-    @property
-    def may_run_hidden(self) -> bool:
-        return self.mode in HIDDEN_OK
 
     def admit(self, folder: Path) -> None:
         """Open a submission's staging ``folder`` to this slot's workers only."""
