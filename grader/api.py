@@ -17,6 +17,7 @@ from grader.sandbox.results import Failure, RunResult
 from grader.sandbox.run import not_run, run_submission
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import SandboxConfig
+from grader.submission.budget import Budget
 from grader.submission.stage import stage
 from grader.vectors import CaseVector, load_vectors
 
@@ -86,8 +87,8 @@ def grade_submission(
 ) -> GradeResult:
     """Stage, run and score one submission (an entry of a class, with ``in_class``). A
     notebook that cannot be read is graded as a submission that could not run, with the
-    reason; other usage errors raise. ``options`` not given (None) fall back on the
-    rubric's."""
+    reason; other usage errors raise, staging longer than the rubric's ``staging_seconds``
+    included. ``options`` not given (None) fall back on the rubric's."""
     options = options or SourceOptions()
     options = SourceOptions(
         module=options.module or rubric.module,
@@ -96,7 +97,8 @@ def grade_submission(
     )
     splits = tuple(s for s in SPLITS if any(c.split == s for c in cases))
     try:
-        submission, staging = stage(path, options, in_class=in_class)
+        budget = Budget.start(rubric.limits.staging_seconds)
+        submission, staging = stage(path, options, in_class=in_class, budget=budget)
     except NotebookError as exc:
         failure = Failure("notebook", str(exc))
         run = RunResult(

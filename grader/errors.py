@@ -40,6 +40,11 @@ class NotebookError(SubmissionError):
     """The notebook cannot be graded as given; the message names the problem and the fix."""
 
 
+class OverBudget(SubmissionError):
+    """Reading the submission took longer than the rubric allows; the message names the
+    step that was cut off, the limit and what to submit instead."""
+
+
 class SandboxError(Exception):
     """The sandbox or the worker's own setup failed: a problem of the grader's host."""
 

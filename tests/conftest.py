@@ -1,6 +1,7 @@
 """Shared fixtures. Sandbox tests need a working bubblewrap, container tests a grader
-running as root on Linux: each is skipped with the reason where it cannot run, except in
-CI (CI=true), where that is a failure, not a skip.
+running as root on Linux, cgroups tests control groups it can create: each is skipped
+with the reason where it cannot run, except in CI (CI=true), where that is a failure,
+not a skip.
 
 Container tests also need an interpreter that the worker's uid can read, as a container's
 system Python is. A pyenv interpreter in /root is not: where the grader runs from one,
@@ -19,9 +20,13 @@ from pathlib import Path
 import pytest
 
 from grader.sandbox.bwrap import bwrap_path
+from grader.sandbox.cgroups import system_hierarchy
 from grader.sandbox.container import readable_by_others
 from grader.sandbox.isolation import bwrap_works
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
+
+# What a test may need of the machine, each a marker (see pyproject.toml).
+MARKERS = ("sandbox", "container", "cgroups")
 
 
 def missing(marker: str) -> str | None:
@@ -34,6 +39,11 @@ def missing(marker: str) -> str | None:
             return "bubblewrap (bwrap) cannot create namespaces on this machine"
     if marker == "container" and not (os.geteuid() == 0 and sys.platform.startswith("linux")):
         return "container isolation needs a grader running as root on Linux"
+    if marker == "cgroups" and system_hierarchy() is None:
+        return (
+            "control groups need a grader running as root, with the cpu, memory and pids "
+            "controllers mounted (version 1) or delegated to its group (version 2)"
+        )
     return None
 
 
@@ -48,7 +58,7 @@ def private_interpreter() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker in ("sandbox", "container"):
+    for marker in MARKERS:
         reason = missing(marker)
         required = os.environ.get("CI") == "true"
         if reason is None and marker == "container":
@@ -67,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def _required_in_ci(request: pytest.FixtureRequest) -> None:
-    reasons = [r for m in ("sandbox", "container") if m in request.keywords and (r := missing(m))]
+    reasons = [r for m in MARKERS if m in request.keywords and (r := missing(m))]
     if "container" in request.keywords and not reasons:
         reasons.append(private_interpreter() or "")
     pytest.fail(f"CI must run this test, but {'; '.join(reasons)}")

@@ -26,7 +26,7 @@ def test_plain_strips_what_a_terminal_would_obey(text: str, shown: str) -> None:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t"])
 def test_a_cell_that_would_be_a_formula_is_quoted(start: str) -> None:
-    cell = csv_cell(f"{start}HYPERLINK(\"http://x\")")
+    cell = csv_cell(f'{start}HYPERLINK("http://x")')
     assert cell.startswith("'")
 
 

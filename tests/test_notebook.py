@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
-from nbformat.v4 import new_code_cell, new_notebook
 from notebook_support import CORRECT_NOTEBOOK, NOTEBOOKS, write_notebook
 
 from grader.errors import NotebookError, SubmissionError
@@ -206,15 +205,71 @@ def test_every_fixture_notebook_is_valid_json_of_its_format() -> None:
         nbformat.validate(node)
 
 
-def test_a_huge_cell_keeps_its_text_and_says_why(tmp_path: Path) -> None:
-    # Reading magics can take quadratic time on crafted cells, and it runs in the grading
-    # process: cells past the size limit are left as written.
-    huge = "x = !echo 1\n" * (notebook.TRANSFORM_CHARS // 12 + 1)
-    path = tmp_path / "huge.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(huge)]), str(path))
+def test_a_cell_of_shell_escapes_is_kept_as_written_and_says_why(tmp_path: Path) -> None:
+    # IPython tokenizes a whole cell again after each line it converts, in the grading
+    # process: 20 KB of shell escapes would take half a minute.
+    escapes = "!ls\n" * 5000
+    path = write_notebook(tmp_path / "escapes.ipynb", ("code", "x = 1\n"), ("code", escapes))
     nb = read_notebook(path)
-    assert nb.cells[0].source == huge
-    assert any("too large to read its magics" in w for w in nb.warnings)
+    assert nb.cells[1] == Cell(2, escapes, escapes)
+    assert nb.warnings == (
+        "cell 2: too long, or too full of magics and shell escapes (`!`, `%`), to convert "
+        "here; kept as written",
+    )
+
+
+def test_a_notebook_read_for_running_keeps_its_cells_as_written(tmp_path: Path) -> None:
+    # The shell that runs it converts its magics, in the sandbox, under the cell's deadline.
+    escapes = "!ls\n" * 5000
+    path = write_notebook(tmp_path / "run.ipynb", ("code", "%time x = 1\n"), ("code", escapes))
+    nb = read_notebook(path, transform=False)
+    assert nb.cells == (Cell(1, "%time x = 1\n", "%time x = 1\n"), Cell(2, escapes, escapes))
+    assert nb.warnings == ()
+
+
+def test_a_long_cell_with_few_magics_is_converted(tmp_path: Path) -> None:
+    # Its length alone does not make a cell costly: it is tokenized once more per magic.
+    long = "x = 1\n" * 10_000 + "%time y = 2\n"
+    assert len(long) * 2 <= notebook.MAX_CONVERSION_CHARS
+    cell = read_notebook(write_notebook(tmp_path / "long.ipynb", ("code", long))).cells[0]
+    assert cell.source.endswith("get_ipython().run_line_magic('time', 'y = 2')\n")
+
+
+# Every kind of line that IPython converts, and lines of Python it leaves alone.
+IPYTHON_LINES = (
+    "!ls", "!!ls", "x = !ls", "x=!ls", "%time f()", "y = %who_ls", "a?", "?a", "a??",
+    ",f a b", ";f a b", "/f a b", "    !ls", "%%time",
+)  # fmt: skip
+PYTHON_LINES = ("x = 1", "x = a % 2", "if a != b: pass", "s = '%d' % 3", "f(a, b)")
+
+
+def test_every_line_ipython_converts_counts_as_convertible() -> None:
+    manager = TransformerManager()  # type: ignore[no-untyped-call]
+    for line in IPYTHON_LINES:
+        assert manager.transform_cell(line) != line + "\n", line
+        assert notebook.CONVERTIBLE.search(line), line
+    for line in PYTHON_LINES:
+        assert manager.transform_cell(line) == line + "\n", line
+    assert notebook.conversion_chars("!ls\n" * 5000) == 20_000 * 501
+
+
+def test_too_many_json_values_are_not_handed_to_nbformat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notebook, "MAX_NOTEBOOK_VALUES", 100)
+    path = write_notebook(tmp_path / "many.ipynb", *[("markdown", "m")] * 100, ("code", "x"))
+    message = notebook_error(path)
+    assert message.startswith(f"{path} holds more than 100 cells, outputs and lines")
+    assert "Hint: clear its outputs" in message
+
+
+def test_json_values_are_counted_until_past_the_limit() -> None:
+    value = {"a": [1, 2, {"b": [3, 4]}], "c": "d"}
+    # The mapping, its two values, the list's three items, the inner mapping's value and
+    # that list's two items.
+    assert notebook.count_values(value, 100) == 9
+    assert notebook.count_values(list(range(10**6)), 10) == 10**6 + 1
+    assert notebook.count_values("text", 0) == 1
 
 
 def test_a_number_too_long_to_read_is_named(tmp_path: Path) -> None:

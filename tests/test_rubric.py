@@ -266,9 +266,7 @@ def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.yaml"
     with pytest.raises(RubricError) as info:
         load_rubric(path)
-    assert str(info.value) == (
-        f"{path} does not exist.\nHint: pass --rubric FILE."
-    )
+    assert str(info.value) == (f"{path} does not exist.\nHint: pass --rubric FILE.")
 
 
 def test_parse_rubric_takes_data_already_loaded(tmp_path: Path) -> None:

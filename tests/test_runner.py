@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_support import grade_class_here
 from support import write_rubric
 
-from grader.api import graded_cases
 from grader.batch import runner
-from grader.config.options import SourceOptions
 from grader.config.rubric import load_rubric
 from grader.errors import SubmissionError
 from grader.sandbox.runtime import discover_runtime
@@ -29,17 +28,9 @@ def grade_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Excepti
         raise failure
 
     monkeypatch.setattr(runner, "grade_submission", fail)
-    rubric = load_rubric(write_rubric(tmp_path))
     out = tmp_path / "graded"
-    runner.grade_class(
-        klass,
-        out,
-        rubric,
-        graded_cases(rubric, ("public",)),
-        [SandboxConfig("processes", discover_runtime())],
-        vectors_digest="test",
-        options=SourceOptions(),
-    )
+    rubric = load_rubric(write_rubric(tmp_path))
+    grade_class_here(klass, out, rubric, SandboxConfig("processes", discover_runtime()))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import os
 import re
 import stat
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
-from grader.submission.files import skipped
+from grader.submission.budget import Budget
+from grader.submission.files import skipped, walk
 
 SUFFIXES = (".zip", ".py", ".ipynb")
 # A class archive holds hundreds of submissions, each within the per-submission caps.
@@ -42,7 +44,8 @@ def student_id(path: Path) -> str:
 def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
     """One entry per student; a zip of the class is extracted into ``scratch`` first."""
     if submissions.is_file() and submissions.suffix == ".zip":
-        extract_zip(submissions, scratch, CLASS_FILES, CLASS_BYTES)
+        # The staff's own archive: capped in size, but given all the time it takes.
+        extract_zip(submissions, scratch, Budget.start(math.inf), CLASS_FILES, CLASS_BYTES)
         submissions = scratch
         inner = [p for p in submissions.iterdir() if not skipped((p.name,))]
         if len(inner) == 1 and inner[0].is_dir():
@@ -63,18 +66,19 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
     ]
 
 
-def content_hash(path: Path) -> str:
+def content_hash(path: Path, budget: Budget) -> str:
     """A hash of what a submission holds: every entry's name and kind, a regular file's
-    bytes, a link's target. Each part is length-prefixed, so that two different folders
-    never hash alike; a FIFO, a device or a socket counts by its name only (reading one
-    could block or never end)."""
+    bytes, a link's target, outside the folders that are never graded. Each part is
+    length-prefixed, so that two different folders never hash alike; a FIFO, a device or
+    a socket counts by its name only (reading one could block or never end). Raises
+    OverBudget when hashing takes longer than ``budget``."""
     digest = hashlib.sha256()
 
     def part(kind: bytes, data: bytes) -> None:
         digest.update(kind + len(data).to_bytes(8, "big") + data)
 
-    entries = [path] if not path.is_dir() else sorted(path.rglob("*"))
-    for entry in entries:
+    found = (Path(e.path) for e in walk(path, budget, "hashing")) if path.is_dir() else [path]
+    for entry in found:
         # A single file counts by its kind, not its name: twins get the same key.
         name = entry.relative_to(path) if path.is_dir() else Path(entry.suffix)
         part(b"N", os.fsencode(name))
@@ -86,6 +90,7 @@ def content_hash(path: Path) -> str:
             digest.update(b"F" + info.st_size.to_bytes(8, "big"))
             with open(entry, "rb") as f:
                 while block := f.read(1 << 20):
+                    budget.check("hashing")
                     digest.update(block)
         else:
             part(b"D" if stat.S_ISDIR(info.st_mode) else b"O", b"")

@@ -36,6 +36,7 @@ from grader.report import json_report, terminal
 from grader.report.hygiene import plain
 from grader.sandbox.job import Job
 from grader.sandbox.worker import SandboxConfig
+from grader.submission.budget import Budget
 from grader.vectors import CaseVector
 
 # Called after each graded submission with (its record, graded so far, to grade in all).
@@ -71,16 +72,26 @@ class Batch:
 
     def key(self, entry: Entry) -> str:
         """What the result depends on: the grading settings and the entry's content (every
-        entry's, for a student with several)."""
+        entry's, for a student with several), hashed within the rubric's staging limit."""
+        budget = Budget.start(self.rubric.limits.staging_seconds)
         if entry.clash:
             paths = [entry.path.parent / name for name in entry.clash]
-            contents = "".join(f"{p.name}:{content_hash(p)};" for p in paths)
+            contents = "".join(f"{p.name}:{content_hash(p, budget)};" for p in paths)
         else:
             # Not the entry's name: twins who hand in the same bytes get the same key.
-            contents = content_hash(entry.path)
+            contents = content_hash(entry.path, budget)
         return hashlib.sha256((self.base + contents).encode()).hexdigest()
 
-    def grade(self, entry: Entry, key: str, name: str | None, job: Job) -> StudentRecord:
+    def grade(
+        self,
+        entry: Entry,
+        key: str,
+        name: str | None,
+        job: Job,
+        unreadable: SubmissionError | None = None,
+    ) -> StudentRecord:
+        """Grade ``entry`` into its record; ``unreadable`` is why hashing it failed, which
+        becomes the record's reason without staging it."""
         config = self.configs.get()
         start = time.monotonic()
         report: dict[str, Any] | None = None
@@ -88,6 +99,8 @@ class Batch:
         detail: str | None = None
         host_error = False
         try:
+            if unreadable is not None:
+                raise unreadable
             if entry.clash:
                 raise SubmissionError(
                     f"several entries are this student's: {', '.join(entry.clash)}.\nHint: "
@@ -153,15 +166,19 @@ class Batch:
         """Grade what changed; return every entry's record and how many were graded."""
         counts: Counter[str] = Counter()
         records: dict[str, StudentRecord] = {}
-        todo = []
+        todo: list[tuple[Entry, str, SubmissionError | None]] = []
         # The folder holding the entries, as it appears in messages (then removed).
         self.root = f"{entries[0].path.parent}{os.sep}" if entries else "\0"
         for entry in entries:
+            unreadable = None
             try:
                 key = self.key(entry)
             except Exception as exc:
-                # Graded (and failing) below with the reason, and never taken as unchanged.
+                # Recorded below with the reason, and never taken as unchanged: graded, so
+                # that grading names what is wrong, unless hashing named it already (a
+                # budget spent, folders nested too deep), which staging would only repeat.
                 key = f"unreadable:{type(exc).__name__}"
+                unreadable = exc if isinstance(exc, SubmissionError) else None
             old = self.store.load(entry.student)
             # An error of the host (a full disk) is tried again; the submission's own are kept.
             unchanged = old is not None and old.key == key and not key.startswith("unreadable:")
@@ -169,14 +186,14 @@ class Batch:
                 records[entry.student] = old
                 counts["unchanged"] += 1
             else:
-                todo.append((entry, key))
+                todo.append((entry, key, unreadable))
         with Job(self.cases) as job, ThreadPoolExecutor(self.parallel) as pool:
             futures = [
-                pool.submit(self.grade, entry, key, roster.get(entry.student), job)
-                for entry, key in todo
+                pool.submit(self.grade, entry, key, roster.get(entry.student), job, unreadable)
+                for entry, key, unreadable in todo
             ]
             try:
-                for (entry, _), future in zip(todo, futures, strict=True):
+                for (entry, _, _), future in zip(todo, futures, strict=True):
                     record = future.result()
                     records[entry.student] = record
                     counts["graded"] += 1

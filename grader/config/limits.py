@@ -17,6 +17,10 @@ class Limits:
     # once stay inside a 24 GB machine.
     memory_mb: int = 512
     processes: int = 16
+    # All of a worker's processes together, memfd files and tmpfs included, where control
+    # groups are available (sandbox/cgroups.py): a worker with numpy and two cases holds
+    # about 100 MB; sixteen processes that each touch a few arrays stay well inside.
+    group_memory_mb: int = 1024
     file_size_mb: int = 8
     open_files: int = 64
     tmp_mb: int = 16
@@ -27,3 +31,8 @@ class Limits:
     # before them are still graded.
     cell_seconds: float = 10.0
     notebook_seconds: float = 60.0
+    # Reading a submission in the grading process, before any of it runs: hashing it (in a
+    # batch), then unpacking, copying and reading its notebook. The assignment's examples
+    # take well under a second (a notebook 0.2 s, most of it importing IPython); 30 s is a
+    # hundred times that, and a quarter of submission_seconds.
+    staging_seconds: float = 30.0

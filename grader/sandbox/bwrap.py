@@ -10,8 +10,10 @@ values are not merely unread but absent.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +47,24 @@ class SandboxPaths:
     site: str
 
 
-def namespace_flags() -> list[str]:
+@functools.cache
+def version(bwrap: str) -> tuple[int, ...]:
+    """bubblewrap's version ("bubblewrap 0.8.0"), or () where it does not say."""
+    try:
+        text = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout
+        return tuple(int(part) for part in text.split()[-1].split("."))
+    except (OSError, ValueError, IndexError):
+        return ()
+
+
+def namespace_flags(bwrap: str) -> list[str]:
     """The namespaces a worker gets. As root, no user namespace: the worker switches to an
-    unprivileged uid itself, for which it keeps the capabilities to do so."""
+    unprivileged uid itself, for which it keeps the capabilities to do so. Otherwise a user
+    namespace in which it may not create another (bubblewrap 0.8 and later; the seccomp
+    filter denies it too)."""
     if os.geteuid() != 0:
-        return ["--unshare-all"]
+        nested = ["--unshare-user", "--disable-userns"] if version(bwrap) >= (0, 8) else []
+        return ["--unshare-all", *nested]
     return [
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
         "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
@@ -79,7 +94,7 @@ def bwrap_args(
     ``extra`` are packages to show beside numpy (what executing a notebook needs)."""
     py = f"{MOUNT}/py"
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    args = [bwrap, "--die-with-parent", "--new-session", "--clearenv", *namespace_flags()]
+    args = [bwrap, "--die-with-parent", "--new-session", "--clearenv", *namespace_flags(bwrap)]
     args += ["--ro-bind", "/usr", "/usr"]
     for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(top):

@@ -44,7 +44,7 @@ def bwrap_works(bwrap: str) -> bool:
     tmp = ["--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/tmp"]
     try:
         proc = subprocess.run(
-            [bwrap, "--die-with-parent", *namespace_flags(), *view, *tmp, "true"],
+            [bwrap, "--die-with-parent", *namespace_flags(bwrap), *view, *tmp, "true"],
             capture_output=True,
             timeout=PROBE_SECONDS,
         )

@@ -85,11 +85,11 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
             mutated=tuple(str(m)[:80] for m in mutated[:10]) if type(mutated) is list else (),
         )
     if status == "timeout":
-        return CaseOutcome(
-            case_id,
-            seconds,
-            failure=Failure("timeout", f"did not finish within {seconds_text(header)} s"),
-        )
+        if header.get("clock") == "cpu":
+            text = f"used more than {seconds_text(header)} s of CPU time"
+        else:
+            text = f"did not finish within {seconds_text(header)} s"
+        return CaseOutcome(case_id, seconds, failure=Failure("timeout", text))
     if status == "killed":
         signal_name = str(header.get("signal"))[:20]
         return CaseOutcome(case_id, seconds, failure=Failure("killed", f"killed by {signal_name}"))
@@ -129,6 +129,13 @@ def not_run(cases: Iterable[CaseVector], reason: str) -> list[CaseOutcome]:
     return [CaseOutcome(c.id, 0.0, failure=Failure("not_run", reason)) for c in cases]
 
 
+def memory_note(worker: Worker, limits: Limits) -> str:
+    """Why a process of ``worker`` was killed, where its group ran out of memory."""
+    if not worker.memory_killed():
+        return ""
+    return f": its processes used more than {limits.group_memory_mb} MB together"
+
+
 def serve_cases(
     worker: Worker,
     pending: deque[CaseVector],
@@ -153,17 +160,19 @@ def serve_cases(
                 worker.request(pending[in_flight].id)
                 in_flight += 1
             message = worker.reader.read(
-                min(since + limits.case_seconds + GRACE_SECONDS, budget_end),
+                min(since + worker.case_wall_seconds + GRACE_SECONDS, budget_end),
                 case.answer_cap,
             )
         except Deadline:
             pending.popleft()
-            failure = Failure("timeout", f"did not finish within {limits.case_seconds:g} s")
+            text = f"did not finish within {worker.case_wall_seconds:g} s"
+            failure = Failure("timeout", text)
             outcomes.append(CaseOutcome(case.id, time.monotonic() - since, failure=failure))
             return False
         except (Closed, OSError, TransportError) as exc:
             pending.popleft()
             reason = str(exc) if isinstance(exc, TransportError) else "the worker process died"
+            reason += memory_note(worker, limits)
             outcomes.append(
                 CaseOutcome(case.id, time.monotonic() - since, failure=Failure("crash", reason))
             )
@@ -171,7 +180,12 @@ def serve_cases(
         pending.popleft()
         in_flight -= 1
         now = time.monotonic()
-        outcomes.append(outcome_from(case, message, now - since))
+        outcome = outcome_from(case, message, now - since)
+        if outcome.failure and outcome.failure.status == "killed":
+            failure = outcome.failure
+            text = failure.message + memory_note(worker, limits)
+            outcome = replace(outcome, failure=replace(failure, message=text))
+        outcomes.append(outcome)
         since = now
     return True
 

@@ -32,11 +32,13 @@ from grader.config.choices import Isolation
 from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, SandboxError, TransportError
 from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
+from grader.sandbox.cgroups import SlotGroup, slot_group
 from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim
 from grader.sandbox.environment import rlimits, worker_env
 from grader.sandbox.inside.processes import have_proc
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
+from grader.sandbox.syscalls import filter_program
 from grader.sandbox.transport import Reader, send
 from grader.sandbox.uids import allocate_uid, clear_uid, processes_of
 from grader.submission.stage import Submission
@@ -49,6 +51,10 @@ TEARDOWN_SECONDS = 5.0
 # How long a worker that answered everything may take to leave on its own: it kills what
 # its cases left and reaps them, which takes milliseconds.
 QUIT_SECONDS = 1.0
+# A case's wall-clock deadline, as a multiple of its CPU time limit, where no control group
+# gives the worker a core of its own: a slowdown of three from busy neighbours on a
+# two-core machine (two slots, and the grader) still lets a correct case finish.
+SHARED_CPU_FACTOR = 3.0
 # Run with -c: puts the worker's package (argv[1]) first and numpy's folder (argv[2]) last
 # on a path that otherwise holds the standard library only, then starts it.
 BOOTSTRAP = (
@@ -67,22 +73,42 @@ class SandboxConfig:
     bwrap: str | None = None
     # The unprivileged uid of this slot's workers when the grader runs as root.
     uid: int | None = None
+    # The slot's control group, where the machine gives one (cgroups.py).
+    group: SlotGroup | None = None
 
     @classmethod
-    def create(cls, mode: Isolation, runtime: Runtime) -> SandboxConfig:
-        """A slot: as root, with a worker uid of its own (see allocate_uid)."""
+    def create(cls, mode: Isolation, runtime: Runtime, groups: bool = True) -> SandboxConfig:
+        """A slot: as root, with a worker uid of its own (see allocate_uid) and, unless
+        ``groups`` is False, a control group where the machine has them."""
         bwrap = bwrap_path() if mode == "bubblewrap" else None
         if mode == "bubblewrap" and bwrap is None:
             raise SandboxError("bubblewrap isolation without a bwrap binary")
         uid = allocate_uid() if os.geteuid() == 0 else None
         if uid is not None:
             reclaim(uid)
-        return cls(mode, runtime, bwrap, uid)
+        group = slot_group(f"slot-{uid}") if groups and uid is not None else None
+        return cls(mode, runtime, bwrap, uid, group)
+
+    def case_wall_seconds(self, limits: Limits) -> float:
+        """A case's wall-clock deadline (its CPU time is limited to ``case_seconds``)."""
+        factor = 1.0 if self.group is not None else SHARED_CPU_FACTOR
+        return limits.case_seconds * factor
 
     def admit(self, folder: Path) -> None:
         """Open a submission's staging ``folder`` to this slot's workers only."""
         if self.uid is not None:
             open_to_group(folder, self.uid)
+
+
+def filter_pipe(program: bytes) -> int:
+    """A pipe's reading end holding ``program`` (a few hundred bytes: within the pipe's
+    buffer, so the write does not block)."""
+    r, w = os.pipe()
+    try:
+        os.write(w, program)
+    finally:
+        os.close(w)
+    return r
 
 
 def worker_processes(limits: Limits, uid: int | None) -> int | None:
@@ -116,7 +142,15 @@ class Worker:
         if root and self.uid is None:
             raise SandboxError("a grader running as root needs a worker uid (SandboxConfig.create)")
         self.started = False
+        self.group = config.group
+        self.oom_kills = 0
+        self.group_members: set[int] = set()
+        self.case_wall_seconds = config.case_wall_seconds(limits)
         self.network_cut: bool | None = config.mode == "bubblewrap"
+        # Where no group counts memfd files, the filter denies them.
+        program = filter_program(deny_memfd=config.group is None)
+        self.filtered: bool | None = program is not None and config.mode == "bubblewrap"
+        filter_fd = filter_pipe(program) if program is not None else None
         self.limits_skipped: tuple[str, ...] = ()
         nproc = worker_processes(limits, self.uid)
         # What this worker's isolation lacks whatever the worker reports: the machine's
@@ -125,12 +159,16 @@ class Worker:
         self.known_gaps: tuple[str, ...] = ("shared /tmp",) if config.mode == "container" else ()
         if nproc is None:
             self.known_gaps += ("RLIMIT_NPROC",)
+        if config.group is None:
+            self.known_gaps += ("fair CPU share",)
         self.tmp: Path | None = None
         if config.mode == "bubblewrap":
             assert config.bwrap is not None
             extra = notebook_site() if cells else ()
             mounts = Mounts(job.path, source)
             argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
+            if filter_fd is not None:
+                argv[1:1] = ["--seccomp", str(filter_fd)]
             env = None
         else:
             argv = [str(config.runtime.executable)]
@@ -154,6 +192,9 @@ class Worker:
             "uid": self.uid,
             "module": module,
             "case_seconds": limits.case_seconds,
+            "case_wall_seconds": self.case_wall_seconds,
+            # bubblewrap installs the filter itself.
+            "filter_fd": filter_fd if config.mode != "bubblewrap" else None,
             "parallel": limits.parallel_cases,
             # Sweeping strays is safe where every process of the worker's uid is ours.
             "contain": config.mode == "bubblewrap" or self.uid is not None,
@@ -171,18 +212,25 @@ class Worker:
         # reaches us even from a case that ends with os._exit.
         argv += ["-I", "-S", "-B", "-u", "-c", BOOTSTRAP]
         argv += [f"{paths.job}/{LIB}", paths.site, json.dumps(settings)]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(req_r, res_w),
-            start_new_session=True,
-            env=env,
-            cwd=str(source) if config.mode != "bubblewrap" else None,
-        )
-        os.close(req_r)
-        os.close(res_w)
+        if config.group is not None:
+            config.group.set_limits(limits)
+            argv = config.group.launcher() + argv
+            self.oom_kills = config.group.oom_kills()
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(req_r, res_w) + (() if filter_fd is None else (filter_fd,)),
+                start_new_session=True,
+                env=env,
+                cwd=str(source) if config.mode != "bubblewrap" else None,
+            )
+        finally:
+            for fd in (req_r, res_w, filter_fd):
+                if fd is not None:
+                    os.close(fd)
         self.reader = Reader(res_r)
         self.output = bytearray()
         self.output_dropped = 0
@@ -213,9 +261,14 @@ class Worker:
             self.kill()
             raise SandboxError(f"the worker sent {header!r:.200} before starting")
         self.started = True
+        if self.group is not None:
+            # bubblewrap's own processes, alive now: the grader reaps them once killed.
+            self.group_members.update(self.group.members())
         # Written by the worker's own code, before any student code was loaded.
         if type(header.get("network_cut")) is bool:
             self.network_cut = header["network_cut"]
+        if type(header.get("filtered")) is bool:
+            self.filtered = header["filtered"]
         skipped = header.get("limits_skipped")
         if type(skipped) is list:
             self.limits_skipped = tuple(str(name)[:40] for name in skipped[:10])
@@ -225,10 +278,17 @@ class Worker:
 
     def kill(self) -> None:
         """End the worker and everything it started, whatever state it is in."""
+        if self.group is not None:
+            self.group_members.update(self.group.members())
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        if self.group is not None and not self.group.clear(TEARDOWN_SECONDS, self.group_members):
+            raise SandboxError(
+                f"processes of {self.group.folders['pids']} outlived {TEARDOWN_SECONDS:g} s of "
+                "SIGKILL: the next worker would share its limits; stopping"
+            )
         # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
         # down asynchronously; without bubblewrap, nothing ends a process that left the
         # worker's session. The uid is this grader's alone: end and reap all of its
@@ -259,7 +319,16 @@ class Worker:
     def gaps(self) -> tuple[str, ...]:
         """What this worker's isolation could not take away."""
         network = () if self.network_cut else ("network",)
-        return network + self.known_gaps + self.limits_skipped
+        filtered = () if self.filtered else ("system-call filter",)
+        return network + self.known_gaps + filtered + self.limits_skipped
+
+    def memory_killed(self) -> bool:
+        """Whether the kernel has killed one of this worker's processes for the memory of
+        its group since the last time we asked (or the worker started)."""
+        if self.group is None:
+            return False
+        before, self.oom_kills = self.oom_kills, self.group.oom_kills()
+        return self.oom_kills > before
 
     def __enter__(self) -> Worker:
         return self

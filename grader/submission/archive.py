@@ -8,11 +8,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from grader.errors import SubmissionError, host_failure
-from grader.submission.files import MAX_FILES, MAX_TOTAL_BYTES, skipped
-
-# Deeper than any real submission; a folder nested thousands of levels would exhaust the
-# recursion of every tool that walks it (the cleanup of the staging folder included).
-MAX_DEPTH = 64
+from grader.submission.budget import Budget
+from grader.submission.files import MAX_DEPTH, MAX_FILES, MAX_TOTAL_BYTES, skipped, too_deep
 
 
 def describe(exc: BaseException) -> str:
@@ -20,9 +17,19 @@ def describe(exc: BaseException) -> str:
 
 
 def extract_zip(
-    archive: Path, dst: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_TOTAL_BYTES
+    archive: Path,
+    dst: Path,
+    budget: Budget,
+    max_files: int = MAX_FILES,
+    max_bytes: int = MAX_TOTAL_BYTES,
 ) -> None:
-    """Extract ``archive`` into ``dst`` after checking every member and the totals."""
+    """Extract ``archive`` into ``dst`` after checking every member and the totals,
+    checking ``budget`` at every member."""
+    # Opening a zip reads its whole list of members, some fifty bytes each: a zip larger
+    # than what it may unpack to would only be refused after that, and a stored zip of
+    # code is barely larger than its files.
+    if archive.stat().st_size > max_bytes:
+        raise too_large(archive, "is", max_bytes)
     try:
         zf = zipfile.ZipFile(archive)
     except Exception as exc:
@@ -36,10 +43,7 @@ def extract_zip(
                 f"{archive} has {len(members)} entries; the limit is {max_files}."
             )
         if sum(m.file_size for m in members) > max_bytes:
-            raise SubmissionError(
-                f"{archive} unpacks to more than {max_bytes >> 20} MB; remove data files "
-                "(datasets, checkpoints) and zip only your code."
-            )
+            raise too_large(archive, "unpacks to", max_bytes)
         for m in members:
             name = PurePosixPath(m.filename.replace("\\", "/"))
             if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
@@ -47,11 +51,9 @@ def extract_zip(
             if stat.S_ISLNK(m.external_attr >> 16):
                 raise SubmissionError(f"{archive} contains a symbolic link: {m.filename!r}.")
             if len(name.parts) > MAX_DEPTH:
-                raise SubmissionError(
-                    f"{archive} nests folders {len(name.parts)} deep ({m.filename[:80]!r}...); "
-                    f"the limit is {MAX_DEPTH}."
-                )
+                raise too_deep(archive, m.filename)
         for m in members:
+            budget.check("unpacking")
             name = PurePosixPath(m.filename.replace("\\", "/"))
             if m.is_dir() or not name.parts or skipped(name.parts):
                 continue
@@ -82,3 +84,10 @@ def extract_zip(
                     f"{archive}: cannot extract {m.filename!r} ({describe(exc)}).\nHint: zip "
                     "the files again with an ordinary zip tool, without a password."
                 ) from None
+
+
+def too_large(archive: Path, what: str, max_bytes: int) -> SubmissionError:
+    return SubmissionError(
+        f"{archive} {what} more than {max_bytes >> 20} MB; remove data files "
+        "(datasets, checkpoints) and zip only your code."
+    )

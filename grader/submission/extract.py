@@ -12,10 +12,24 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from grader.submission.budget import Budget, default_budget
 from grader.submission.notebook import Cell, Notebook, one_line, split_lines
 from grader.submission.python2 import PYTHON2, python2_hint
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# The assignment's whole layers module is 24 KB; ten times that in one cell is no answer.
+# Compiling and parsing a cell take about 4 us a character here: a second for this many.
+MAX_CELL_CHARS = 250_000
+
+
+def size_problem(cell: Cell) -> str | None:
+    """None when the cell is short enough to compile; else a message with its length."""
+    if len(cell.source) <= MAX_CELL_CHARS:
+        return None
+    return (
+        f"cell {cell.number} is {len(cell.source):,} characters long; the grader reads cells "
+        f"of at most {MAX_CELL_CHARS:,}. Hint: keep data out of the notebook."
+    )
 
 
 def syntax_problem(cell: Cell) -> str | None:
@@ -63,23 +77,27 @@ def quote(code: str) -> str:
     return f'"{code}"' if "`" in code else f"`{code}`"
 
 
-def extract_module(nb: Notebook) -> tuple[str, tuple[str, ...]]:
-    """The source of a module that defines what the notebook defines, and warnings.
+def extract_module(nb: Notebook, budget: Budget | None = None) -> tuple[str, tuple[str, ...]]:
+    """The source of a module that defines what the notebook defines, and warnings, within
+    ``budget`` (None: the default limit).
 
     Kept, in cell order: top-level imports (each in its own ``try``, so one missing
     package does not stop the module), function and class definitions with their
     decorators, and assignments of constant expressions to plain names. Everything else
     (calls, loops, prints, magics) is dropped. Each kept statement is copied exactly,
     after a ``# cell N, line L`` comment that leads a traceback back to the notebook.
-    Cells with a syntax error are skipped with a warning; a name defined more than once
-    is warned about too (the module keeps the later definition, as the notebook does).
+    Cells with a syntax error, and cells longer than MAX_CELL_CHARS, are skipped with a
+    warning; a name defined more than once is warned about too (the module keeps the later
+    definition, as the notebook does).
     """
+    budget = budget or default_budget()
     problems: list[str] = []
     futures: list[str] = []
     blocks: list[str] = []
     defined: dict[str, list[int]] = {}
     for cell in nb.cells:
-        problem = syntax_problem(cell)
+        budget.check("extracting")
+        problem = size_problem(cell) or syntax_problem(cell)
         if problem is not None:
             problems.append(f"{problem} Cell {cell.number} was skipped.")
             continue

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +17,30 @@ from typing import Any
 import nbformat
 
 from grader.errors import NotebookError
+from grader.submission.budget import Budget, default_budget
 
 # Notebooks carry their outputs (plots as base64): tens of MB is plausible, a GB is not.
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+# JSON values (cells, outputs, lines, metadata ...), which nbformat converts and validates
+# one by one, at about six microseconds each here: 3 s for this many. The assignment's
+# notebook with its outputs holds a few thousand.
+MAX_NOTEBOOK_VALUES = 500_000
 RESAVE = "open the notebook in Jupyter, save it again and resubmit it"
+CLEAR_OUTPUTS = (
+    "clear its outputs in Jupyter (Edit > Clear Outputs of All Cells), save and resubmit"
+)
 # Python's own line breaks; str.splitlines also breaks at form feeds and the like, which
 # would put our line numbers out of step with the compiler's.
 LINE_BREAK = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
-# Real cells are a few KB; reading magics is fast up to this size.
-TRANSFORM_CHARS = 20_000
-TRANSFORM_SECONDS = 5.0
+# IPython converts a cell by tokenizing all of it, then again after each line it changes,
+# at most 500 times (its TRANSFORM_LOOP_LIMIT): 3 to 5 us a character here, so at most 2 s
+# a cell. The whole layers module (24 KB) in one cell with fifteen magics tokenizes this
+# many characters; a 20 KB cell of shell escapes tokenizes 10 million (30 s).
+MAX_CONVERSION_CHARS = 400_000
+IPYTHON_PASSES = 500
+# A line IPython may change: it opens with an escape character (a magic, a shell command,
+# help, an autocall), assigns a magic's or a shell command's output, or asks for help.
+CONVERTIBLE = re.compile(r"^\s*[!?%,;/]|=\s*[!%]|\?")
 LEADING_BLANK_LINES = re.compile(r"(?:[ \t\f]*(?:\r\n|\r|\n))*")
 
 
@@ -39,7 +52,8 @@ class Cell:
     it. ``source`` is the Python that IPython runs for ``original`` (magics and shell
     escapes become ``get_ipython()`` calls); its lines keep their numbers in the cell,
     except after a magic continued with a backslash and in a cell magic (``%%time``),
-    which IPython turns into a single call.
+    which IPython turns into a single call. A cell read without converting it keeps
+    ``original`` as its ``source``.
     """
 
     number: int
@@ -57,33 +71,50 @@ class Notebook:
     warnings: tuple[str, ...]
 
 
-def read_notebook(path: Path) -> Notebook:
-    """Read the notebook at ``path`` (formats 1 to 4), executing nothing.
+def read_notebook(path: Path, budget: Budget | None = None, *, transform: bool = True) -> Notebook:
+    """Read the notebook at ``path`` (formats 1 to 4), executing nothing, within ``budget``
+    (None: the default limit).
 
     The kernel it names is ignored: the grader runs Python 3 whatever the notebook says.
-    Raises NotebookError when the file cannot be read, is not JSON, is not a valid
-    notebook, or has no code.
+    Each code cell's magics are converted by IPython, unless ``transform`` is False (an
+    executed notebook's shell converts them itself). Raises NotebookError when the file
+    cannot be read, is not JSON, is not a valid notebook, or has no code; OverBudget when
+    reading it takes longer than ``budget`` allows.
     """
+    budget = budget or default_budget()
     text = read_text(path)
-    major = format_version(path, parse_json(path, text))
+    value = parse_json(path, text)
+    major = format_version(path, value)
+    if count_values(value, MAX_NOTEBOOK_VALUES) > MAX_NOTEBOOK_VALUES:
+        raise NotebookError(
+            f"{path} holds more than {MAX_NOTEBOOK_VALUES:,} cells, outputs and lines of "
+            f"text, more than the grader reads.\nHint: {CLEAR_OUTPUTS}."
+        )
+    budget.check("reading")
     node = upgrade(path, text)
     cells: list[Cell] = []
     problems: list[str] = []
-    # IPython's transformation can take quadratic time on crafted cells: it runs in the
-    # grading process, so it gets a budget, after which cells keep their text as written.
-    end = time.monotonic() + TRANSFORM_SECONDS
     for number, raw in enumerate(node.cells, 1):
-        if raw.cell_type == "code":
-            # nbformat joins a source given as a list of lines; join any it left.
-            text = raw.source if isinstance(raw.source, str) else "".join(raw.source)
-            if len(text) > TRANSFORM_CHARS or time.monotonic() > end:
-                cells.append(Cell(number, text, text))
-                problems.append(f"cell {number}: too large to read its magics here")
-                continue
-            cell, problem = make_cell(number, text)
-            cells.append(cell)
-            if problem is not None:
-                problems.append(problem)
+        budget.check("reading")
+        if raw.cell_type != "code":
+            continue
+        # nbformat joins a source given as a list of lines; join any it left.
+        text = raw.source if isinstance(raw.source, str) else "".join(raw.source)
+        if not transform:
+            cells.append(Cell(number, text, text))
+            continue
+        if conversion_chars(text) > MAX_CONVERSION_CHARS:
+            # IPython would take seconds to minutes over it, in the grading process.
+            cells.append(Cell(number, text, text))
+            problems.append(
+                f"cell {number}: too long, or too full of magics and shell escapes (`!`, `%`), "
+                "to convert here; kept as written"
+            )
+            continue
+        cell, problem = make_cell(number, text)
+        cells.append(cell)
+        if problem is not None:
+            problems.append(problem)
     if not any(cell.original.strip() for cell in cells):
         what = {0: "it has no code cells", 1: "its only code cell is empty"}.get(
             len(cells), f"its {len(cells)} code cells are empty"
@@ -95,13 +126,36 @@ def read_notebook(path: Path) -> Notebook:
     return Notebook(path, tuple(cells), None if major == 4 else major, tuple(problems))
 
 
+def count_values(value: object, limit: int) -> int:
+    """How many JSON values ``value`` holds, itself included; counting stops past ``limit``."""
+    count, pending = 1, [value]
+    while pending:
+        item = pending.pop()
+        children = list(item.values()) if isinstance(item, dict) else item
+        if not isinstance(children, list):
+            continue
+        count += len(children)
+        if count > limit:
+            break
+        pending.extend(child for child in children if isinstance(child, (dict, list)))
+    return count
+
+
+def conversion_chars(text: str) -> int:
+    """About how many characters IPython tokenizes to convert ``text``: all of it once, then
+    again after each line it changes."""
+    if len(text) > MAX_CONVERSION_CHARS:
+        return len(text)  # too many already, without counting its lines
+    convertible = sum(1 for line in text.splitlines() if CONVERTIBLE.search(line))
+    return len(text) * (1 + min(convertible, IPYTHON_PASSES))
+
+
 def read_text(path: Path) -> str:
     """The file's text, decoded as the UTF-8 that notebooks are written in."""
     try:
         if path.stat().st_size > MAX_NOTEBOOK_BYTES:
             raise NotebookError(
-                f"{path} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB.\nHint: clear its "
-                "outputs in Jupyter (Edit > Clear Outputs of All Cells), save and resubmit."
+                f"{path} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB.\nHint: {CLEAR_OUTPUTS}."
             )
         data = path.read_bytes()
     except OSError as exc:

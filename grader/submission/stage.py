@@ -3,7 +3,8 @@
 A submission is a folder, a single ``.py`` file, or a ``.zip`` of either. The grader
 never modifies it: the Python files are copied (symlinks skipped, sizes capped) into a
 fresh staging folder that the sandbox mounts read-only. Zips are extracted with their
-paths checked (no absolute paths, no ``..``, no links) and their sizes capped.
+paths checked (no absolute paths, no ``..``, no links) and their sizes capped. All of it
+runs within a time budget (the rubric's ``staging_seconds``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from grader.config.choices import Source
 from grader.config.options import SourceOptions
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
-from grader.submission.files import copy_python_tree, find, open_tree, regular, skipped
+from grader.submission.budget import Budget, default_budget
+from grader.submission.files import (
+    MAX_FILE_BYTES,
+    copy_python_tree,
+    find,
+    open_tree,
+    regular,
+    too_much_code,
+    walk,
+)
 
 # How the submission's code is graded: its module imported, its notebook executed, or the
 # definitions of its notebook extracted without running anything.
@@ -44,7 +54,7 @@ class Submission:
     notes: tuple[str, ...] = ()
 
 
-def find_module_file(root: Path, wanted: str | None) -> Path:
+def find_module_file(root: Path, wanted: str | None, budget: Budget) -> Path:
     if wanted:
         path = root / wanted
         if not path.is_file():
@@ -52,12 +62,8 @@ def find_module_file(root: Path, wanted: str | None) -> Path:
                 f"{root} has no {wanted} (the module the rubric or --module names)."
             )
         return path
-    candidates = find(root, "layers.py")
-    links = [
-        p
-        for p in root.rglob("layers.py")
-        if p.is_symlink() and not skipped(p.relative_to(root).parts)
-    ]
+    candidates = find(root, "layers.py", budget)
+    links = [] if candidates else linked_modules(root, budget)
     if not candidates and links:
         raise SubmissionError(
             f"{links[0].relative_to(root)} is a symbolic link: the grader copies files, not "
@@ -77,6 +83,12 @@ def find_module_file(root: Path, wanted: str | None) -> Path:
             "(or `module:` in rubric.yaml)."
         )
     return candidates[0]
+
+
+def linked_modules(root: Path, budget: Budget) -> list[Path]:
+    """The symbolic links named layers.py under ``root``, outside skipped folders."""
+    found = walk(root, budget, "copying")
+    return [Path(e.path) for e in found if e.name == "layers.py" and e.is_symlink()]
 
 
 def import_root(module_file: Path, top: Path) -> tuple[Path, Path, str]:
@@ -105,13 +117,15 @@ def import_root(module_file: Path, top: Path) -> tuple[Path, Path, str]:
     return folder, Path(), ".".join(parts)
 
 
-def choose_source(top: Path, source: Source, module: str | None) -> tuple[Path | None, str]:
+def choose_source(
+    top: Path, source: Source, module: str | None, budget: Budget
+) -> tuple[Path | None, str]:
     """The notebook to grade, or None for the layers module; and a note saying what was
     chosen when the submission has both."""
     if module or source == "module":
         return None, ""
-    notebooks = find(top, "*.ipynb")
-    has_module = bool(find(top, "layers.py"))
+    notebooks = find(top, "*.ipynb", budget)
+    has_module = bool(find(top, "layers.py", budget))
     if source == "auto" and (has_module or not notebooks):
         note = "graded the layers module; the submission also has a notebook" if notebooks else ""
         return None, note
@@ -127,15 +141,18 @@ def choose_source(top: Path, source: Source, module: str | None) -> tuple[Path |
     return notebooks[0], note
 
 
-def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> Submission:
+def stage_notebook(
+    notebook: Path, folder: Path, code: Path, *, execute: bool, budget: Budget
+) -> Submission:
     """Stage a notebook with the Python files of its folder (its own cs231n/ package)."""
     # Imported here: nbformat and IPython take a while to import, and only notebooks
     # need them.
     from grader.submission.extract import extract_module
     from grader.submission.notebook import cells_payload, read_notebook
 
-    nb = read_notebook(notebook)
-    copy_python_tree(folder, code)
+    # An executed notebook's magics are read by the shell that runs it, in the sandbox.
+    nb = read_notebook(notebook, budget, transform=not execute)
+    copy_python_tree(folder, code, budget)
     notes = list(nb.warnings)
     if nb.upgraded_from is not None:
         notes.append(f"the notebook was upgraded from format {nb.upgraded_from} to 4")
@@ -150,7 +167,7 @@ def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> S
             mode="notebook",
             notes=tuple(notes),
         )
-    source, warnings = extract_module(nb)
+    source, warnings = extract_module(nb, budget)
     (code / f"{EXTRACTED_MODULE}.py").write_text(source)
     notes.extend(warnings)
     return Submission(
@@ -164,7 +181,11 @@ def stage_notebook(notebook: Path, folder: Path, code: Path, execute: bool) -> S
 
 
 def stage(
-    path: Path, options: SourceOptions | None = None, *, in_class: bool = False
+    path: Path,
+    options: SourceOptions | None = None,
+    *,
+    in_class: bool = False,
+    budget: Budget | None = None,
 ) -> tuple[Submission, tempfile.TemporaryDirectory[str]]:
     """Stage ``path`` for grading. The caller keeps the returned folder alive while grading.
 
@@ -172,8 +193,10 @@ def stage(
     both (None or auto: the module); ``options.execute`` False grades a notebook's
     definitions without running it. A single notebook brings the cs231n package beside
     it, unless it is an entry of a class (``in_class``): that folder is a classmate's.
+    Raises OverBudget when staging takes longer than ``budget`` (None: the default limit).
     """
     options = options or SourceOptions()
+    budget = budget or default_budget()
     if not path.exists():
         raise SubmissionError(f"{path} does not exist.")
     if not (path.is_dir() or regular(path.resolve())):
@@ -186,7 +209,9 @@ def stage(
     code = staging / "code"
     code.mkdir()
     try:
-        submission = stage_into(path.resolve(), staging, code, options, in_class)
+        submission = stage_into(
+            path.resolve(), staging, code, options, in_class=in_class, budget=budget
+        )
         # The worker's uid reads it, whatever the grader's umask made of the folders.
         open_tree(code)
     except SubmissionError as exc:
@@ -203,7 +228,13 @@ def stage(
 
 
 def stage_into(
-    path: Path, staging: Path, code: Path, options: SourceOptions, in_class: bool
+    path: Path,
+    staging: Path,
+    code: Path,
+    options: SourceOptions,
+    *,
+    in_class: bool,
+    budget: Budget,
 ) -> Submission:
     """Copy the code of the submission at ``path`` into ``code``, using ``staging`` for
     what must be unpacked first."""
@@ -213,15 +244,18 @@ def stage_into(
         folder = staging / "single"
         folder.mkdir()
         if not in_class and (path.parent / "cs231n").is_dir():
-            copy_python_tree(path.parent / "cs231n", folder / "cs231n")
-        return stage_notebook(path, folder, code, execute)
+            copy_python_tree(path.parent / "cs231n", folder / "cs231n", budget)
+        return stage_notebook(path, folder, code, execute=execute, budget=budget)
     if path.is_dir():
         top = path
     elif path.suffix == ".zip":
         top = staging / "unzipped"
         top.mkdir()
-        extract_zip(path, top)
+        extract_zip(path, top, budget)
     elif path.suffix == ".py":
+        # Checked before copying: one copy of any size would be a step without a deadline.
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise too_much_code(path)
         top = staging / "single"
         top.mkdir()
         shutil.copyfile(path, top / "layers.py")
@@ -231,14 +265,14 @@ def stage_into(
             f"{path} is neither a folder, a .py file, a notebook nor a .zip.\nHint: grade "
             "the folder that contains cs231n/layers.py."
         )
-    notebook, note = choose_source(top, options.source or "auto", module)
+    notebook, note = choose_source(top, options.source or "auto", module, budget)
     if notebook is not None:
-        staged = stage_notebook(notebook, notebook.parent, code, execute)
+        staged = stage_notebook(notebook, notebook.parent, code, execute=execute, budget=budget)
         notes = (note, *staged.notes) if note else staged.notes
         return replace(staged, path=path, notes=notes)
-    module_file = find_module_file(top, module)
+    module_file = find_module_file(top, module, budget)
     root, place, dotted = import_root(module_file, top)
-    copy_python_tree(root, code / place)
+    copy_python_tree(root, code / place, budget)
     return Submission(
         path=path,
         source=code,

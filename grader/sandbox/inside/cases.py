@@ -3,12 +3,19 @@
 The child runs the case's calls, writes one message and exits; the worker reads the
 message, or kills the child when its deadline passes, and turns what happened into the
 message it forwards to the grader. A crash, a hang or an exit costs that case only.
+
+Each case has ``seconds`` of CPU time (RLIMIT_CPU on its process, and on each process it
+starts), and a wall-clock deadline: the same ``seconds`` where the grader's control group
+gives the worker a core of its own, a multiple of it where the CPU is shared with whatever
+else runs (a busy neighbour then slows a case without making it fail).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import resource
 import signal
 import time
 from collections.abc import Mapping
@@ -45,13 +52,14 @@ class Child:
         case: Mapping[str, Any],
         inputs: Mapping[str, np.ndarray],
         seconds: float,
+        wall_seconds: float,
     ) -> None:
         """Fork the case's child. It keeps its own result channel and the standard streams,
         nothing else of the worker's: not the pipes to the grader, not the other cases'
         answers (the worker is not dumpable either, so /proc gives no way back to them)."""
         self.case_id = case["id"]
-        self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.seconds, self.wall_seconds = seconds, wall_seconds
+        self.deadline = time.monotonic() + wall_seconds
         self.data = bytearray()
         self.complete = self.closed = self.timed_out = self.malformed = False
         self.fork_error: str | None = None
@@ -67,6 +75,8 @@ class Child:
                 os.closerange(w + 1, MAX_FD)
                 # Its own process group, so that what the case starts can be ended with it.
                 os.setpgid(0, 0)
+                limit_cpu(seconds)
+                first_to_go()
                 run_child(namespace, case, inputs, w)
         os.close(w)
         self.fd = r
@@ -99,19 +109,37 @@ class Child:
         if self.complete:
             answered.append(self.pid)
             return bytes(self.data)
-        _, status = os.waitpid(self.pid, 0)
+        _, status, usage = os.wait4(self.pid, 0)
         if self.malformed:
             return encode_message(
                 dict(base, status="error", error="the case sent a garbled answer")
             )
         if self.timed_out:
-            return encode_message(dict(base, status="timeout", seconds=self.seconds))
+            return encode_message(dict(base, status="timeout", seconds=self.wall_seconds))
+        if os.WIFSIGNALED(status) and (
+            os.WTERMSIG(status) == signal.SIGXCPU or usage.ru_utime + usage.ru_stime >= self.seconds
+        ):
+            return encode_message(dict(base, status="timeout", seconds=self.seconds, clock="cpu"))
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status)).name
             return encode_message(dict(base, status="killed", signal=sig))
         code = os.WEXITSTATUS(status)
         error = f"the process exited (code {code}) instead of returning: os._exit?"
         return encode_message(dict(base, status="exit", error=error))
+
+
+def limit_cpu(seconds: float) -> None:
+    """At ``seconds`` of CPU time the kernel sends SIGXCPU, a second later SIGKILL."""
+    soft = max(1, math.ceil(seconds))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+
+
+def first_to_go() -> None:
+    """Make this case the kernel's first choice when the worker's group runs out of
+    memory: the case, not the worker serving the others, pays for what it took."""
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
 
 
 def run_child(

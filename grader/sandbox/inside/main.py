@@ -5,7 +5,7 @@ by the grader: nothing here decides a score.
 
 Protocol (frames, see frames.py):
   grader -> worker   {"case": CASE_ID} per request, {"quit": true} to stop
-  worker -> grader   {"type": "started", "network_cut", "limits_skipped"} once the
+  worker -> grader   {"type": "started", "network_cut", "limits_skipped", "filtered"} once the
                      grader's own setup is done (what it could not take away), then
                      {"type": "ready", "functions": [...], "notebook": ...} or
                      {"type": "import_error", ...}, then one {"type": "result", ...} per
@@ -29,7 +29,7 @@ import numpy as np
 from .calls import error_message
 from .cells import hold_descendants, run_cells
 from .frames import write_message
-from .privileges import cut_network, drop_privileges
+from .privileges import clear_keyrings, cut_network, drop_privileges, install_filter
 from .processes import adopt_orphans, reap_all, sweep
 from .serve import serve
 
@@ -73,6 +73,12 @@ def load_submission(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     )
 
 
+def read_all(fd: int) -> bytes:
+    """What the grader wrote to ``fd`` (a pipe it has closed), then close it."""
+    with open(fd, "rb") as f:
+        return f.read()
+
+
 def main(settings: str) -> int:
     config = json.loads(settings)
     res_fd = config["res_fd"]
@@ -85,12 +91,15 @@ def main(settings: str) -> int:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
     network_cut = cut_network() if config["cut_network"] else None
+    program = read_all(config["filter_fd"]) if config.get("filter_fd") is not None else b""
     skipped = drop_privileges(config["limits"], config.get("uid"))
+    if config.get("uid") is not None:
+        clear_keyrings()
+    filtered = install_filter(program) if program else None
     # Everything before this point is the grader's own setup; a failure there is not the
     # student's, and the grader tells the two apart by this message.
-    write_message(
-        res_fd, {"type": "started", "network_cut": network_cut, "limits_skipped": skipped}
-    )
+    started = {"network_cut": network_cut, "limits_skipped": skipped, "filtered": filtered}
+    write_message(res_fd, dict(started, type="started"))
     sys.dont_write_bytecode = True
     sys.argv = [config["module"]]
     try:
@@ -112,6 +121,7 @@ def main(settings: str) -> int:
         req_fd=config["req_fd"],
         res_fd=res_fd,
         seconds=float(config["case_seconds"]),
+        wall_seconds=float(config["case_wall_seconds"]),
         parallel=int(config["parallel"]),
         contain=bool(config["contain"]),
     )

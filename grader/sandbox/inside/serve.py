@@ -24,11 +24,12 @@ def serve(
     req_fd: int,
     res_fd: int,
     seconds: float,
+    wall_seconds: float,
     parallel: int,
     contain: bool,
 ) -> None:
     """Answer case requests in the order they came, running up to ``parallel`` at once,
-    each with a deadline of ``seconds``.
+    each with ``seconds`` of CPU time and a deadline ``wall_seconds`` away.
 
     With ``contain``, every process of this uid is ours (a uid or pid namespace of our
     own), and whatever a finished case left running is killed before the next starts.
@@ -46,7 +47,7 @@ def serve(
             case = queue[0]
             case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
             reap_answered()
-            child = Child(namespace, case, case_inputs, seconds)
+            child = Child(namespace, case, case_inputs, seconds, wall_seconds)
             if child.fork_error is not None and running:
                 # A running case may be what fills the process limit: try again once it
                 # has answered and what it left behind is swept away.
