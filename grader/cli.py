@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -34,8 +35,8 @@ from grader.config.choices import (
     splits_of,
 )
 from grader.config.options import SourceOptions
-from grader.config.rubric import Rubric, load_rubric
-from grader.config.staff import default_rubric, require_staff_checkout
+from grader.config.rubric import Rubric, assignment_names, builtin_assignment, load_rubric
+from grader.config.staff import DEFAULT_ASSIGNMENT, default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
 from grader.report import FORMATS
 from grader.report.hygiene import plain, shown
@@ -49,7 +50,13 @@ RUBRIC_HELP = "rubric file (default: ./rubric.yaml, else the built-in assignment
 
 def add_grading_options(p: argparse.ArgumentParser, staff: bool) -> None:
     """The options that ``grade``, ``grade check`` and ``grade batch`` share."""
-    p.add_argument("--rubric", type=Path, help=RUBRIC_HELP)
+    chosen = p.add_mutually_exclusive_group()
+    chosen.add_argument("--rubric", type=Path, help=RUBRIC_HELP)
+    chosen.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="a built-in assignment's rubric (grade --list-assignments names them)",
+    )
     p.add_argument("--module", help="path of the layers module inside the submission")
     p.add_argument(
         "--source",
@@ -80,6 +87,25 @@ def add_grading_options(p: argparse.ArgumentParser, staff: bool) -> None:
             action="store_true",
             help="for debugging: --isolation processes (resource limits only; public cases only)",
         )
+
+
+def chosen_rubric(args: argparse.Namespace) -> Rubric:
+    """--assignment's rubric, --rubric, ./rubric.yaml, or the default assignment's."""
+    if args.assignment is not None:
+        return builtin_assignment(args.assignment)
+    return load_rubric(args.rubric or default_rubric())
+
+
+def list_assignments() -> int:
+    """Each built-in assignment: its name, what it grades, its functions and points."""
+    for name in assignment_names():
+        rubric = builtin_assignment(name)
+        default = " (the default)" if name == DEFAULT_ASSIGNMENT else ""
+        points = sum(f.points for f in rubric.functions)
+        print(f"{name}{default}: {rubric.title or ''}")
+        listing = f"{points:g} points: " + ", ".join(f.name for f in rubric.functions)
+        print(textwrap.fill(listing, width=88, initial_indent="    ", subsequent_indent="    "))
+    return EXIT_OK
 
 
 def source_options(args: argparse.Namespace) -> SourceOptions:
@@ -150,7 +176,7 @@ def slots(mode: Isolation, count: int, protect: list[Path], err: Console) -> lis
 def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
-    rubric = load_rubric(args.rubric or default_rubric())
+    rubric = chosen_rubric(args)
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     mode = chosen_isolation(args, student, "hidden" in splits)
     (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
@@ -202,7 +228,7 @@ def run_batch(argv: list[str]) -> int:
         raise UsageError(f"-j {args.jobs}: at least one parallel slot is needed.")
     if not args.submissions.exists():
         raise UsageError(f"{args.submissions} does not exist.")
-    rubric = load_rubric(args.rubric or default_rubric())
+    rubric = chosen_rubric(args)
     splits = chosen_splits(args, rubric)
     mode = chosen_isolation(args, student=False, hidden="hidden" in splits)
     # In a container, other students' submissions and results must be unreadable too.
@@ -290,6 +316,7 @@ USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH
        grade check PATH [options]  check your own work on the public cases
        grade batch DIR -o OUT      grade a class (see grade batch --help)
        grade vectors build|verify  build or verify the stored test vectors (staff)
+       grade --list-assignments    the built-in assignments and what each grades
 """
 
 
@@ -303,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return EXIT_OK
     try:
+        if argv[0] == "--list-assignments":
+            return list_assignments()
         if argv[0] == "vectors":
             return run_vectors(argv[1:])
         if argv[0] == "check":

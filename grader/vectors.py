@@ -59,6 +59,10 @@ class CaseVector:
     inputs: Mapping[str, np.ndarray] = field(repr=False)
     expected: Mapping[str, np.ndarray] = field(repr=False)
 
+    def output(self, name: str) -> Output:
+        """The output called ``name`` (dropout's backward also reads the forward's out)."""
+        return next(o for o in self.outputs if o.name == name)
+
     @property
     def answer_cap(self) -> int:
         """Bytes a submission's answer to this case may take: four times the expected
@@ -70,6 +74,7 @@ class CaseVector:
         """What the worker needs to run this case: no expected values."""
         return {
             "id": self.id,
+            "function": self.function,
             "inputs": sorted(self.inputs),
             "calls": list(self.calls),
             "outputs": [{"name": o.name, "from": dict(o.source)} for o in self.outputs],

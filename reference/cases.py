@@ -357,6 +357,101 @@ def groupnorm() -> Iterator[Case]:
         )
 
 
+# Composites: the course's sandwich layers and the seed's two-layer network, chained from
+# the student's own layers exactly as the course's layer_utils.py chains them. Nothing
+# here is the student's code but the layers; a composite fails where a layer it uses gets
+# an input its own cases did not try (an affine output fed to relu, a conv to a pool).
+
+
+def backward(fn: str, dout: str, cache: str, returns: tuple[str, ...]) -> Spec:
+    return call(fn, {"var": dout} if dout != "dout" else A("dout"), {"var": cache}, returns=returns)
+
+
+@builder
+def sandwiches() -> Iterator[Case]:
+    affine_relu = [
+        call("affine_forward", A("x"), A("w"), A("b"), returns=("a", "fc_cache")),
+        call("relu_forward", {"var": "a"}, returns=("out", "relu_cache")),
+        backward("relu_backward", "dout", "relu_cache", ("da",)),
+        backward("affine_backward", "da", "fc_cache", ("dx", "dw", "db")),
+    ]
+    for name, split, seed, xshape, m in [
+        ("seed", "public", 101, (2, 3, 4), 10),
+        ("hidden", "hidden", 102, (5, 6), 4),
+    ]:
+        rs = np.random.RandomState(seed)
+        d = int(np.prod(xshape[1:]))
+        inputs = {"x": rs.randn(*xshape), "w": rs.randn(d, m), "b": rs.randn(m)}
+        inputs["dout"] = rs.randn(xshape[0], m)
+        yield Case("affine_relu", name, split, seed, inputs, affine_relu, var(*GRADS))
+    for name, split, seed, xs, ws, pool in [
+        ("seed", "public", 103, (2, 3, 8, 8), (3, 3, 3, 3), False),
+        ("hidden", "hidden", 104, (2, 2, 6, 6), (2, 2, 3, 3), False),
+        ("seed", "public", 105, (2, 3, 16, 16), (3, 3, 3, 3), True),
+        ("hidden", "hidden", 106, (1, 2, 8, 8), (3, 2, 3, 3), True),
+    ]:
+        rs = np.random.RandomState(seed)
+        inputs = {"x": rs.randn(*xs), "w": rs.randn(*ws), "b": rs.randn(ws[0])}
+        conv_param = D("conv_param", stride=V(1), pad=V(1))
+        calls = [
+            call("conv_forward_naive", A("x"), A("w"), A("b"), conv_param, returns=("a", "conv")),
+            call("relu_forward", {"var": "a"}, returns=("s", "relu_cache")),
+        ]
+        size = xs[2] // 2 if pool else xs[2]
+        if pool:
+            pool_param = D("pool_param", pool_height=V(2), pool_width=V(2), stride=V(2))
+            calls.append(
+                call(
+                    "max_pool_forward_naive",
+                    {"var": "s"},
+                    pool_param,
+                    returns=("out", "pool_cache"),
+                )
+            )
+            calls.append(backward("max_pool_backward_naive", "dout", "pool_cache", ("ds",)))
+            calls.append(backward("relu_backward", "ds", "relu_cache", ("da",)))
+        else:
+            calls[-1] = call("relu_forward", {"var": "a"}, returns=("out", "relu_cache"))
+            calls.append(backward("relu_backward", "dout", "relu_cache", ("da",)))
+        calls.append(backward("conv_backward_naive", "da", "conv", ("dx", "dw", "db")))
+        inputs["dout"] = rs.randn(xs[0], ws[0], size, size)
+        fn = "conv_relu_pool" if pool else "conv_relu"
+        yield Case(fn, name, split, seed, inputs, calls, var(*GRADS))
+
+
+# What a sandwich returns and is graded on: its output and the gradient of each input.
+GRADS = ("out", "dx", "dw", "db")
+
+
+@builder
+def two_layer_net() -> Iterator[Case]:
+    # The seed notebook's network, without regularization (its sketch adds none).
+    calls = [
+        call("affine_forward", A("X"), A("W1"), A("b1"), returns=("s1", "fc1_cache")),
+        call("relu_forward", {"var": "s1"}, returns=("a1", "relu_cache")),
+        call("affine_forward", {"var": "a1"}, A("W2"), A("b2"), returns=("scores", "fc2_cache")),
+        call("svm_loss", {"var": "scores"}, A("y"), returns=("loss", "dscores")),
+        backward("affine_backward", "dscores", "fc2_cache", ("da1", "dW2", "db2")),
+        backward("relu_backward", "da1", "relu_cache", ("ds1",)),
+        backward("affine_backward", "ds1", "fc1_cache", ("dX", "dW1", "db1")),
+    ]
+    for name, split, seed, n, d, h, c in [
+        ("seed", "public", 111, 3, 5, 50, 7),
+        ("hidden", "hidden", 112, 6, 8, 10, 4),
+    ]:
+        rs = np.random.RandomState(seed)
+        inputs = {
+            "X": rs.randn(n, d),
+            "W1": 0.5 * rs.randn(d, h),
+            "b1": 0.1 * rs.randn(h),
+            "W2": 0.5 * rs.randn(h, c),
+            "b2": 0.1 * rs.randn(c),
+            "y": rs.randint(c, size=n),
+        }
+        outputs = var("loss", "dW1", "db1", "dW2", "db2")
+        yield Case("two_layer_net", name, split, seed, inputs, calls, outputs)
+
+
 def all_cases() -> list[Case]:
     cases = [case for build in BUILDERS for case in build()]
     ids = [c.id for c in cases]

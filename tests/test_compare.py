@@ -212,6 +212,16 @@ def test_group_norm_parameter_gradients_accept_either_documented_shape(output: s
     assert check.credit == 1.0
 
 
+@pytest.mark.parametrize("output", ["running_mean", "running_var"])
+def test_running_statistics_kept_with_keepdims_are_accepted(output: str) -> None:
+    # mean(x, axis=0, keepdims=True) gives (1, D); it broadcasts exactly like (D,).
+    want = np.array([0.5, -1.0, 2.0])
+    check = judge(output, want.reshape(1, 3), want)
+    assert check.credit == 1.0
+    wrong = judge(output, np.array([[0.5, -1.0, 3.0]]), want)
+    assert wrong.credit == 0.0
+
+
 def test_group_norm_gradient_in_the_other_shape_is_still_compared() -> None:
     want = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 4, 1, 1)
     check = judge("dgamma", np.array([1.0, 2.0, 3.0, 5.0]), want)

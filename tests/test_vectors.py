@@ -12,6 +12,7 @@ import pytest
 from grader.config.choices import SPLITS
 from grader.errors import VectorError
 from grader.vectors import load_vectors, save_npz
+from reference import layer_utils
 from reference.build import build
 from reference.gradient_check import rel_error
 
@@ -120,9 +121,40 @@ def test_missing_and_corrupt_manifests_are_explained(tmp_path):
         load_vectors(copy, ["hidden"])
 
 
+# What the grader chains from the student's layers, as the course's layer_utils.py does.
+COMPOSITES = {"affine_relu", "two_layer_net", "conv_relu", "conv_relu_pool"}
+
+
 def test_every_contract_function_has_public_and_hidden_cases(vectors):
     for split in SPLITS:
-        assert {c.function for c in vectors.cases if c.split == split} == CONTRACT_FUNCTIONS
+        functions = {c.function for c in vectors.cases if c.split == split}
+        assert functions == CONTRACT_FUNCTIONS | COMPOSITES
+
+
+def test_composites_chain_the_layers_as_layer_utils_does(vectors):
+    """The call chains stored for the composites give what reference.layer_utils's own
+    composites give (the two-layer net without regularization, as the seed sketches it)."""
+    for case in vectors.cases:
+        if case.function not in COMPOSITES:
+            continue
+        i, want = case.inputs, case.expected
+        if case.function == "two_layer_net":
+            loss, grads = layer_utils.two_layer_net(
+                i["X"], i["y"], i["W1"], i["b1"], i["W2"], i["b2"], reg=0.0
+            )
+            got = {"loss": np.array(loss), **{f"d{k}": v for k, v in grads.items()}}
+        else:
+            forward = getattr(layer_utils, f"{case.function}_forward")
+            backward = getattr(layer_utils, f"{case.function}_backward")
+            conv = {"stride": 1, "pad": 1}
+            pool = {"pool_height": 2, "pool_width": 2, "stride": 2}
+            extra = {"affine_relu": (), "conv_relu": (conv,), "conv_relu_pool": (conv, pool)}
+            out, cache = forward(i["x"], i["w"], i["b"], *extra[case.function])
+            dx, dw, db = backward(i["dout"], cache)
+            got = {"out": out, "dx": dx, "dw": dw, "db": db}
+        assert set(got) == set(want), case.id
+        for name in want:
+            assert rel_error(got[name], want[name]) < 1e-12, (case.id, name)
 
 
 def test_case_ids_are_unique_and_public_hidden_disjoint(vectors):

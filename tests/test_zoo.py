@@ -183,13 +183,14 @@ def test_python2_code_gets_a_python2_hint(rubric: Path) -> None:
 
 
 def test_correct_example_gets_full_marks_on_every_layer(tmp_path: Path) -> None:
-    # The vectors cover every layer of the assignment: a rubric listing them all grades
-    # the independently written example at full marks, dropout's statistics included.
+    # The vectors cover every layer of the assignment (and the four composites chained
+    # from them): a rubric listing them all grades the independently written example at
+    # full marks, dropout's statistics included.
     manifest = json.loads(
         (ROOT / "assignments/modular_layers/vectors/public/manifest.json").read_text()
     )
     functions = sorted({c["function"] for c in manifest["cases"]})
     rubric = write_rubric(tmp_path, functions={f: {"points": 10} for f in functions})
     result = grade_json(CORRECT, rubric)
-    assert len(result["functions"]) == 21
-    assert result["score"] == result["max_score"] == 210
+    assert len(result["functions"]) == 25
+    assert result["score"] == result["max_score"] == 250

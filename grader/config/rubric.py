@@ -40,6 +40,7 @@ from grader.config.choices import (
     splits_of,
 )
 from grader.config.limits import Limits
+from grader.config.staff import assignments_dir, builtin_rubric
 from grader.errors import RubricError
 
 
@@ -71,6 +72,10 @@ class Rubric:
     tolerances: tuple[Tier, ...]
     limits: Limits
     functions: tuple[FunctionRubric, ...]
+    # What the assignment grades, in a line (--list-assignments), and the built-in
+    # assignment the rubric starts from.
+    title: str | None = None
+    assignment: str | None = None
 
     @property
     def splits(self) -> tuple[Split, ...]:
@@ -97,6 +102,9 @@ TOP_KEYS: dict[str, str] = {
     "tolerances": "list of {max_rel_error, credit} tiers",
     "limits": "time and resource limits per submission",
     "functions": "points and check weights per graded function",
+    "assignment": "a built-in assignment to start from (its functions and vectors); "
+    "every other key given here replaces the assignment's",
+    "title": "what the assignment grades, in one line",
 }
 FUNCTION_KEYS: dict[str, str] = {
     "points": "points for this function",
@@ -203,7 +211,13 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
                 f"{where}: {key} must be one of {', '.join(choices)}; got {data[key]!r}."
             )
     if "vectors" not in data:
-        raise RubricError(f"{where}: the key 'vectors' (folder of the stored vectors) is required.")
+        raise RubricError(
+            f"{where}: the key 'vectors' (folder of the stored vectors) is required, unless "
+            "the rubric names a built-in `assignment:`."
+        )
+    title = data.get("title")
+    if title is not None and not isinstance(title, str):
+        raise RubricError(f"{where}: title must be a line of text.")
     module = data.get("module")
     if module is not None and not isinstance(module, str):
         raise RubricError(f"{where}: module must be a path such as cs231n/layers.py.")
@@ -219,6 +233,8 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         tolerances=parse_tolerances(data.get("tolerances"), f"{where}: tolerances"),
         limits=parse_limits(data.get("limits"), f"{where}: limits"),
         functions=parse_functions(data.get("functions"), f"{where}: functions"),
+        title=title,
+        assignment=data.get("assignment"),
     )
 
 
@@ -233,4 +249,35 @@ def load_rubric(path: Path) -> Rubric:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RubricError(f"{path} is not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "assignment" in data:
+        data = dict(starting_point(data["assignment"], path), **data)
     return parse_rubric(data, path)
+
+
+def assignment_names() -> list[str]:
+    """The built-in assignments, by folder name."""
+    folder = assignments_dir()
+    return sorted(p.parent.name for p in folder.glob("*/rubric.yaml"))
+
+
+def builtin_assignment(name: str) -> Rubric:
+    """A built-in assignment's rubric; a RubricError naming the known ones otherwise."""
+    names = assignment_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(names)}."
+        raise RubricError(f"there is no built-in assignment {name!r}. {hint}")
+    return load_rubric(builtin_rubric(name))
+
+
+def starting_point(name: object, path: Path) -> dict[str, Any]:
+    """The keys a rubric naming ``assignment: name`` starts from: the built-in one's, its
+    vectors as an absolute path."""
+    if not isinstance(name, str):
+        raise RubricError(f"{path}: assignment must be the name of a built-in assignment.")
+    base = builtin_assignment(name)
+    if base.assignment is not None:
+        raise RubricError(f"{base.path}: a built-in assignment cannot name another one.")
+    data = yaml.safe_load(base.path.read_text())
+    data["vectors"] = str(base.vectors)
+    return cast(dict[str, Any], data)

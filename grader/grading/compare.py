@@ -29,6 +29,8 @@ class Check:
     credit: float
     message: str
     rel_error: float | None = None
+    # The function returned None here: what a stub returns.
+    none: bool = False
 
     @property
     def status(self) -> CheckStatus:
@@ -58,6 +60,8 @@ def shape_hint(output: str, got: tuple[int, ...], want: tuple[int, ...], case: C
     return ""
 
 
+# Outputs whose size-1 axes may differ from the reference's (see compare_array).
+SHAPE_FREE = ("dgamma", "dbeta", "running_mean", "running_var")
 KIND_HINTS = {
     "None": " (is the function still a stub, or is a return statement missing?)",
     "a list": ": return a numpy array, not a list",
@@ -77,6 +81,7 @@ def usable(
             output,
             0.0,
             f"{output} is {kind} where a numeric value is due{KIND_HINTS.get(kind, '')}",
+            none=kind == "None",
         )
     return None
 
@@ -94,9 +99,11 @@ def compare_array(
     shows the relative error exactly rather than as an order of magnitude."""
     if want.ndim == 0 and got.size == 1:
         got = got.reshape(())
-    # Group norm's gamma is documented as (C,) in some years and (1, C, 1, 1) in others.
+    # Group norm's gamma is documented as (C,) in some years and (1, C, 1, 1) in others;
+    # running statistics kept by mean(..., keepdims=True) are (1, D) and broadcast exactly
+    # like (D,).
     if (
-        output in ("dgamma", "dbeta")
+        output in SHAPE_FREE
         and got.shape != want.shape
         and got.squeeze().shape == want.squeeze().shape
     ):

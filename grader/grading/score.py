@@ -27,6 +27,10 @@ class CaseResult:
     failure: Failure | None
     seconds: float
     mutated: tuple[str, ...] = ()
+    # The case met a stub: the function returned None for everything it returns (the
+    # running statistics it writes into a dict may still be the ones it was given), or
+    # raised NotImplementedError.
+    unimplemented: bool = False
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -63,6 +67,8 @@ class FunctionResult:
     max_score: float
     cases: tuple[CaseResult, ...]
     missing: bool
+    # What the submission lacks of it: the function, or the layers a composite uses.
+    undefined: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
@@ -90,8 +96,12 @@ class FunctionResult:
 
     @property
     def reason(self) -> str:
+        if self.missing and self.undefined not in ((), (self.name,)):
+            return f"{self.name} uses {', '.join(self.undefined)}: not defined in the submission"
         if self.missing:
             return f"{self.name} is not defined in the submission"
+        if self.cases and all(case.unimplemented for case in self.cases):
+            return "not implemented yet: it returns None (the starter code's stub)"
         for case in self.cases:
             if case.credit < 1.0:
                 return f"{case.case_id.split('.', 1)[1]}: {case.reason}"
@@ -143,6 +153,11 @@ def case_result(
             credit=rubric.credit,
             p_means=rubric.dropout_p_means,
         )
+    returned = [c for c in checks if "var" in case.output(c.output).source]
+    if outcome.failure is not None:
+        unimplemented = outcome.failure.message.startswith("NotImplementedError")
+    else:
+        unimplemented = bool(returned) and all(c.none for c in returned)
     return CaseResult(
         case_id=case.id,
         split=case.split,
@@ -151,6 +166,7 @@ def case_result(
         failure=outcome.failure,
         seconds=outcome.seconds,
         mutated=outcome.mutated,
+        unimplemented=unimplemented,
     )
 
 
@@ -176,6 +192,18 @@ def notebook_notes(run: NotebookRun, cell_seconds: float) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def undefined_functions(
+    name: str, cases: list[CaseVector], defined: tuple[str, ...]
+) -> tuple[str, ...]:
+    """What of ``name`` the submission does not define: the function itself, or, for a
+    composite the grader chains from the student's layers (a sandwich, the two-layer
+    net), the layers it uses."""
+    called = {call["fn"] for case in cases for call in case.calls}
+    if name in called or not called:
+        return () if name in defined else (name,)
+    return tuple(sorted(called - set(defined)))
+
+
 def grade(
     rubric: Rubric,
     cases: tuple[CaseVector, ...],
@@ -191,12 +219,14 @@ def grade(
     results = []
     for function in rubric.functions:
         mine = [c for c in cases if c.function == function.name]
+        undefined = undefined_functions(function.name, mine, run.functions)
         results.append(
             FunctionResult(
                 name=function.name,
                 max_score=function.points,
                 cases=tuple(case_result(c, outcomes[c.id], function, rubric) for c in mine),
-                missing=run.import_failure is None and function.name not in run.functions,
+                missing=run.import_failure is None and bool(undefined),
+                undefined=undefined,
             )
         )
     if run.notebook is not None:

@@ -22,6 +22,11 @@ class CallError(Exception):
     """A submission's call went wrong in a way the student should hear about."""
 
 
+class NotTested(Exception):
+    """Another function that a case calls first (a backward case's forward, which makes
+    its cache) failed: the graded function was never reached."""
+
+
 def resolve(spec: Any, inputs: Mapping[str, np.ndarray], env: dict[str, Any]) -> Any:
     """Turn an argument spec into a fresh Python value.
 
@@ -65,33 +70,56 @@ def run_calls(
     as "function:argument".
     """
     env: dict[str, Any] = {}
+    graded = case.get("function")
     for call in case["calls"]:
-        fn = namespace.get(call["fn"])
-        if not callable(fn):
-            raise CallError(f"{call['fn']} is not defined")
-        args = [resolve(a, inputs, env) for a in call["args"]]
-        value = fn(*args)
-        if mutated is not None:
-            for spec, arg in zip(call["args"], args, strict=True):
-                key = spec.get("array")
-                if key is not None and not np.array_equal(arg, inputs[key], equal_nan=True):
-                    mutated.append(f"{call['fn']}:{key}")
-        names = call["returns"]
-        if len(names) == 1:
-            env[names[0]] = value
+        if call["fn"] == graded or graded is None:
+            run_call(namespace, call, inputs, env, mutated)
             continue
-        if type(value) is not tuple:
-            raise CallError(
-                f"{call['fn']} returned {describe(value)}; expected a tuple of {len(names)} "
-                f"({', '.join(names)})"
-            )
-        if len(value) != len(names):
-            raise CallError(
-                f"{call['fn']} returned a tuple of {len(value)}; expected {len(names)} "
-                f"({', '.join(names)})"
-            )
-        env.update(zip(names, value, strict=True))
+        first = f"not tested on this case: it calls your {call['fn']} first"
+        if not callable(namespace.get(call["fn"])):
+            raise NotTested(f"{first}, which is not defined")
+        try:
+            run_call(namespace, call, inputs, env, mutated)
+        except CallError as exc:
+            raise NotTested(f"{first}, which failed on it: {exc}") from None
+        except Exception as exc:
+            raise NotTested(f"{first}, which failed on it: {describe_exception(exc)}") from exc
     return {out["name"]: fetch(out["from"], env) for out in case["outputs"]}
+
+
+def run_call(
+    namespace: Mapping[str, Any],
+    call: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    env: dict[str, Any],
+    mutated: list[str] | None,
+) -> None:
+    """Run one call, binding what it returns in ``env``."""
+    fn = namespace.get(call["fn"])
+    if not callable(fn):
+        raise CallError(f"{call['fn']} is not defined")
+    args = [resolve(a, inputs, env) for a in call["args"]]
+    value = fn(*args)
+    if mutated is not None:
+        for spec, arg in zip(call["args"], args, strict=True):
+            key = spec.get("array")
+            if key is not None and not np.array_equal(arg, inputs[key], equal_nan=True):
+                mutated.append(f"{call['fn']}:{key}")
+    names = call["returns"]
+    if len(names) == 1:
+        env[names[0]] = value
+        return
+    if type(value) is not tuple:
+        raise CallError(
+            f"{call['fn']} returned {describe(value)}; expected a tuple of {len(names)} "
+            f"({', '.join(names)})"
+        )
+    if len(value) != len(names):
+        raise CallError(
+            f"{call['fn']} returned a tuple of {len(value)}; expected {len(names)} "
+            f"({', '.join(names)})"
+        )
+    env.update(zip(names, value, strict=True))
 
 
 def describe(value: Any) -> str:

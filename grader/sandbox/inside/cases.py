@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .calls import CallError, error_message, result_message, run_calls
+from .calls import CallError, NotTested, error_message, result_message, run_calls
 from .frames import MALFORMED, encode_message, message_length, write_message
 
 # Bound before any student code runs, which may replace the os module's functions.
@@ -150,6 +150,9 @@ def run_child(
     try:
         header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
         header["mutated"] = mutated
+    except NotTested as exc:
+        # Where the other function failed (its line), in the words of NotTested.
+        header, arrays = dict(error_message(exc.__cause__ or exc), error=str(exc)[:500]), {}
     except CallError as exc:
         header, arrays = {"type": "result", "status": "bad_return", "error": str(exc)}, {}
     except SystemExit as exc:

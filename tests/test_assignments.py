@@ -1,0 +1,185 @@
+"""The built-in assignments, chosen by name, and the starter code they share.
+
+Expected totals come from the rubrics' points (the correct example earns all of them, the
+untouched starter none); the starter file is checked against what reference/starter.py
+makes of the reference, so that a change to the reference reaches it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support import ROOT, build_submission, function, run_grade, write_rubric
+
+from grader.api import grade_one
+from grader.config.rubric import assignment_names, builtin_assignment, load_rubric
+from grader.errors import RubricError
+from grader.report import json_report
+from grader.sandbox.runtime import discover_runtime
+from grader.sandbox.worker import SandboxConfig
+from reference.starter import starter
+
+ASSIGNMENTS = ROOT / "assignments"
+CORRECT = ASSIGNMENTS / "modular_layers" / "examples" / "correct"
+STARTER = ASSIGNMENTS / "starter"
+NAMES = ["all", "batchnorm", "convolutional", "dropout", "fully_connected", "modular_layers"]
+# The 21 layer functions of the contract, and the four composites the grader chains from
+# them: affine_relu, two_layer_net, conv_relu, conv_relu_pool.
+GRADED = 25
+
+
+@pytest.fixture(scope="module")
+def config() -> SandboxConfig:
+    return SandboxConfig.create("bubblewrap", discover_runtime())
+
+
+def report(sub: Path, name: str, config: SandboxConfig, splits: Any = ("public",)) -> Any:
+    return json_report.to_dict(grade_one(sub, builtin_assignment(name), config, splits))
+
+
+def test_every_assignment_is_listed_with_what_it_grades() -> None:
+    assert assignment_names() == NAMES
+    proc = run_grade("--list-assignments")
+    assert proc.returncode == 0, proc.stderr
+    for name in NAMES:
+        rubric = builtin_assignment(name)
+        assert rubric.title, name
+        assert f"{name}{' (the default)' if name == 'modular_layers' else ''}: {rubric.title}" in (
+            proc.stdout
+        )
+    assert "batchnorm_backward_alt" in proc.stdout
+
+
+def test_all_grades_every_function_of_the_others() -> None:
+    everything = [f.name for f in builtin_assignment("all").functions]
+    assert len(everything) == len(set(everything)) == GRADED
+    others = {f.name for name in NAMES if name != "all" for f in builtin_assignment(name).functions}
+    assert others == set(everything)
+
+
+def test_an_unknown_assignment_is_named_with_the_closest() -> None:
+    with pytest.raises(RubricError, match="'convolutional'"):
+        builtin_assignment("convolutinal")
+    proc = run_grade(CORRECT, "--assignment", "dropuot")
+    assert proc.returncode == 2
+    assert "Did you mean 'dropout'?" in proc.stderr
+
+
+def test_rubric_and_assignment_cannot_both_be_given(tmp_path: Path) -> None:
+    proc = run_grade(CORRECT, "--assignment", "dropout", "--rubric", write_rubric(tmp_path))
+    assert proc.returncode == 2
+    assert "not allowed with" in proc.stderr
+
+
+def test_a_rubric_can_start_from_an_assignment(tmp_path: Path) -> None:
+    path = tmp_path / "rubric.yaml"
+    path.write_text(yaml.safe_dump({"assignment": "dropout", "limits": {"case_seconds": 2}}))
+    rubric = load_rubric(path)
+    builtin = builtin_assignment("dropout")
+    assert rubric.functions == builtin.functions
+    assert rubric.vectors == builtin.vectors
+    assert rubric.title == builtin.title
+    assert rubric.limits.case_seconds == 2
+    assert rubric.assignment == "dropout"
+
+
+def test_starter_code_is_made_from_the_reference() -> None:
+    path = STARTER / "cs231n" / "layers.py"
+    assert path.read_text() == starter(), f"{path} is out of date: run python -m reference.starter"
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_untouched_starter_scores_zero_as_not_implemented(name: str, config: SandboxConfig) -> None:
+    result = report(STARTER, name, config)
+    assert result["max_score"] == sum(f.points for f in builtin_assignment(name).functions)
+    assert result["score"] == 0
+    for fn in result["functions"]:
+        assert fn["feedback"].startswith("not implemented yet"), (fn["name"], fn["feedback"])
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_correct_example_earns_every_point_of_all(config: SandboxConfig) -> None:
+    result = report(CORRECT, "all", config, ("public", "hidden"))
+    assert len(result["functions"]) == GRADED
+    for fn in result["functions"]:
+        assert fn["score"] == fn["max_score"], (fn["name"], fn["feedback"])
+    assert result["score"] == result["max_score"] == 270
+
+
+FORWARD_RAISES = """
+def relu_forward(x):
+    raise ValueError("boom")
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_backward_whose_forward_failed_is_reported_as_not_tested(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    sub = build_submission(tmp_path, FORWARD_RAISES)
+    result = json_report.to_dict(
+        grade_one(sub, load_rubric(write_rubric(tmp_path)), config, ("public",))
+    )
+    forward, backward = function(result, "relu_forward"), function(result, "relu_backward")
+    assert forward["feedback"].startswith("seed: ValueError: boom")
+    assert backward["feedback"].startswith(
+        "seed: not tested on this case: it calls your relu_forward first, which failed on it: "
+        "ValueError: boom"
+    ), backward["feedback"]
+
+
+RELU_BACKWARD_UNMASKED = """
+def relu_backward(dout, cache):
+    return dout.copy()
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_composites_pay_for_a_layer_bug_on_the_outputs_it_reaches(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    sub = build_submission(tmp_path, RELU_BACKWARD_UNMASKED)
+    result = report(sub, "fully_connected", config, ("public", "hidden"))
+    scores = {f["name"]: f["score"] for f in result["functions"]}
+    # Worked by hand: the unmasked gradient is wrong wherever a relu input is negative
+    # (about half of them). relu_backward loses all 5; affine_relu keeps out and loses dx,
+    # dw and db (1 of 4 equal weights: 2.5 of 10); two_layer_net keeps loss, dW2 and db2,
+    # which the relu does not reach, and loses dW1 and db1 (3 of 5: 9 of 15).
+    assert scores == {
+        "affine_forward": 10,
+        "affine_backward": 15,
+        "relu_forward": 5,
+        "relu_backward": 0,
+        "svm_loss": 10,
+        "softmax_loss": 10,
+        "affine_relu": 2.5,
+        "two_layer_net": 9,
+    }
+
+
+NO_RELU = """
+del relu_forward, relu_backward
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_composite_names_the_layers_it_lacks(tmp_path: Path, config: SandboxConfig) -> None:
+    sub = build_submission(tmp_path, NO_RELU)
+    result = report(sub, "fully_connected", config)
+    net = function(result, "two_layer_net")
+    assert net["score"] == 0
+    assert net["feedback"] == (
+        "two_layer_net uses relu_backward, relu_forward: not defined in the submission"
+    )
+    assert function(result, "relu_forward")["feedback"] == (
+        "relu_forward is not defined in the submission"
+    )
