@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from grader.config.choices import SPLITS, Isolation, Split
@@ -20,6 +21,20 @@ from grader.sandbox.worker import SandboxConfig
 from grader.submission.budget import Budget
 from grader.submission.stage import stage
 from grader.vectors import CaseVector, load_vectors
+
+
+def in_convention(case: CaseVector, rubric: Rubric) -> CaseVector:
+    """``case`` as the rubric's course year states its contract: group norm's gamma and
+    beta (and their gradients) as (C,) where the rubric says ``groupnorm_shape: vector``
+    (the vectors store them as (1, C, 1, 1))."""
+    if rubric.groupnorm_shape != "vector" or not case.function.startswith("spatial_groupnorm"):
+        return case
+    flat = {"gamma", "beta", "dgamma", "dbeta"}
+    return replace(
+        case,
+        inputs={k: v.reshape(-1) if k in flat else v for k, v in case.inputs.items()},
+        expected={k: v.reshape(-1) if k in flat else v for k, v in case.expected.items()},
+    )
 
 
 def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
@@ -45,7 +60,7 @@ def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector,
                 f"{rubric.path}: functions.{function.name}.checks names {name!r}, which "
                 f"{function.name} does not return.{hint}"
             )
-    return tuple(c for c in vectors.cases if c.function in wanted)
+    return tuple(in_convention(c, rubric) for c in vectors.cases if c.function in wanted)
 
 
 def isolation_slots(

@@ -165,6 +165,16 @@ def losses() -> Iterator[Case]:
         rs = np.random.RandomState(seed)
         inputs = {"x": 1000.0 + 5.0 * rs.randn(8, 6), "y": rs.randint(6, size=8)}
         yield Case("softmax_loss", name, split, seed, inputs, calls, var("loss", "dx"))
+    # The correct class scores 800 below the others: its probability, about exp(-800),
+    # underflows to 0, and the log of it is -inf. Exists for the loss taken as the log of
+    # a probability rather than from the log-probabilities (shifted scores minus the log
+    # of their sum), which the course's checks (scores near 0.001) never catch.
+    for name, split, seed in [("underflow", "public", 36), ("underflow_hidden", "hidden", 37)]:
+        rs = np.random.RandomState(seed)
+        y = rs.randint(5, size=6)
+        x = rs.randn(6, 5)
+        x[np.arange(6), y] -= 800.0
+        yield Case("softmax_loss", name, split, seed, {"x": x, "y": y}, calls, var("loss", "dx"))
 
 
 def norm_inputs(
@@ -203,6 +213,8 @@ def batchnorm() -> Iterator[Case]:
                 param = D("bn_param", mode=V("train"), momentum=V(0.8), **stats)
                 calls = [call(fwd_fn, A("x"), A("gamma"), A("beta"), param)]
                 yield Case(fwd_fn, "momentum", split, seed, inputs, calls, outs)
+            # gamma in [0.5, 1.5) and beta drawn from N(0, 1): a test mode that forgets
+            # to scale and shift (the course's check, gamma 1 and beta 0, cannot tell).
             test = D("bn_param", mode=V("test"), **stats)
             calls = [call(fwd_fn, A("x"), A("gamma"), A("beta"), test)]
             name = "test_mode" if split == "public" else "test_mode_hidden"
@@ -288,6 +300,8 @@ def conv() -> Iterator[Case]:
     for name, split, seed, xs, ws, stride, pad in [
         ("s2p1", "public", 71, (2, 3, 4, 4), (3, 3, 4, 4), 2, 1),
         ("s1p1", "public", 72, (2, 3, 5, 5), (2, 3, 3, 3), 1, 1),
+        # Padding 0: exists for the x_pad[:, :, pad:-pad, pad:-pad] slice, empty when pad
+        # is 0 (the course's checks all pad by 1).
         ("s1p0", "hidden", 73, (1, 2, 5, 6), (3, 2, 3, 2), 1, 0),
         ("s2p0", "hidden", 74, (2, 1, 7, 7), (2, 1, 3, 3), 2, 0),
         ("s2p1_hidden", "hidden", 75, (3, 2, 6, 6), (2, 2, 4, 4), 2, 1),
@@ -309,7 +323,10 @@ def conv() -> Iterator[Case]:
 def max_pool() -> Iterator[Case]:
     for name, split, seed, xs, ph, pw, stride in [
         ("2x2s2", "public", 81, (2, 3, 4, 4), 2, 2, 2),
+        # Overlapping windows (stride below the window): exists for a backward that assigns
+        # the gradient where it must add it up.
         ("3x3s1", "hidden", 82, (1, 2, 5, 5), 3, 3, 1),
+        # A window that is not square: exists for the height used where the width belongs.
         ("2x3s1", "hidden", 83, (2, 2, 4, 6), 2, 3, 1),
     ]:
         rs = np.random.RandomState(seed)

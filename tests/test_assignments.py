@@ -183,3 +183,100 @@ def test_a_composite_names_the_layers_it_lacks(tmp_path: Path, config: SandboxCo
     assert function(result, "relu_forward")["feedback"] == (
         "relu_forward is not defined in the submission"
     )
+
+
+# Course-year conventions, as rubric options -------------------------------------------
+
+RELU_IN_PLACE = (ROOT / "tests" / "zoo" / "bugs" / "relu_forward_inplace.py").read_text()
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_input_mutation_is_a_warning_or_a_penalty(tmp_path: Path, config: SandboxConfig) -> None:
+    sub = build_submission(tmp_path, RELU_IN_PLACE)
+    warned = json_report.to_dict(
+        grade_one(sub, load_rubric(write_rubric(tmp_path)), config, ("public",))
+    )
+    forward = function(warned, "relu_forward")
+    assert forward["score"] == 5
+    assert "modified its input x in place" in forward["feedback"]
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    rubric = load_rubric(write_rubric(strict, input_mutation="penalty"))
+    penalised = json_report.to_dict(grade_one(sub, rubric, config, ("public",)))
+    forward = function(penalised, "relu_forward")
+    assert forward["score"] == 0
+    assert forward["feedback"] == (
+        "seed: relu_forward modified its input x in place, which this rubric counts as a "
+        "failure: work on a copy"
+    )
+    # relu_backward's cases call relu_forward first: its own gradient is still right, and
+    # only the graded function's own changes count against it.
+    assert function(penalised, "relu_backward")["score"] == 5
+
+
+GROUPNORM_VECTOR_PARAMS = """
+_groupnorm_forward = spatial_groupnorm_forward
+_groupnorm_backward = spatial_groupnorm_backward
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    # The (C,) convention of some course years: gamma and beta are vectors.
+    assert gamma.shape == beta.shape == (x.shape[1],), gamma.shape
+    return _groupnorm_forward(x, gamma.reshape(1, -1, 1, 1), beta.reshape(1, -1, 1, 1), G, gn_param)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    dx, dgamma, dbeta = _groupnorm_backward(dout, cache)
+    return dx, dgamma.reshape(-1), dbeta.reshape(-1)
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_group_norm_parameters_follow_the_rubrics_convention(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    sub = build_submission(tmp_path, GROUPNORM_VECTOR_PARAMS)
+    functions = {"spatial_groupnorm_forward": {"points": 10}, "spatial_groupnorm_backward": {}}
+    scores = {}
+    for shape in ("broadcast", "vector"):
+        folder = tmp_path / shape
+        folder.mkdir()
+        rubric = load_rubric(write_rubric(folder, functions=functions, groupnorm_shape=shape))
+        result = json_report.to_dict(grade_one(sub, rubric, config, ("public", "hidden")))
+        scores[shape] = {f["name"]: f["score"] for f in result["functions"]}
+    # Given (1, C, 1, 1) parameters, this (C,) implementation fails its own assertion.
+    assert scores["broadcast"] == {"spatial_groupnorm_forward": 0, "spatial_groupnorm_backward": 0}
+    assert scores["vector"] == {"spatial_groupnorm_forward": 10, "spatial_groupnorm_backward": 10}
+
+
+SOFTMAX_LOG_OF_PROBABILITY = """
+def softmax_loss(x, y):
+    # The course's usual solution: shifted scores, then the log of a probability.
+    N = x.shape[0]
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.sum(np.exp(shifted), axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    return loss, dx / N
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_log_of_an_underflowed_probability_loses_the_loss_there(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    sub = build_submission(tmp_path, SOFTMAX_LOG_OF_PROBABILITY)
+    result = report(sub, "modular_layers", config, ("public", "hidden"))
+    loss = function(result, "softmax_loss")
+    # Worked by hand: 7 cases, checks {loss: 1, dx: 2}. In the 2 underflow cases the loss
+    # is inf (dx is right): 2/3 of the case each. 10 * (5 + 2 * 2/3) / 7 = 9.05.
+    assert loss["score"] == 9.05
+    failing = [c for c in loss["cases"] if c["credit"] < 1]
+    assert sorted(c["id"] for c in failing) == [
+        "softmax_loss.underflow",
+        "softmax_loss.underflow_hidden",
+    ]

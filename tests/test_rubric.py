@@ -156,7 +156,9 @@ def test_unknown_top_level_key_suggests_the_close_one(
 
 def test_unknown_top_level_key_without_a_close_one_lists_the_known_keys(tmp_path: Path) -> None:
     message = error_for(tmp_path, dict(MINIMAL, zzz=1))
-    assert "unknown key 'zzz'. Known keys: vectors, cases, dropout_p_means, module," in message
+    assert (
+        "unknown key 'zzz'. Known keys: vectors, cases, dropout_p_means, input_mutation," in message
+    )
 
 
 def test_unknown_key_inside_a_function(tmp_path: Path) -> None:
@@ -282,3 +284,26 @@ def test_nan_points_are_refused(tmp_path: Path) -> None:
 def test_a_folder_given_as_the_rubric_is_a_rubric_error(tmp_path: Path) -> None:
     with pytest.raises(RubricError):
         load_rubric(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "choices"),
+    [
+        ("input_mutation", "fail", "warning, penalty"),
+        ("groupnorm_shape", "(C,)", "broadcast, vector"),
+    ],
+)
+def test_course_conventions_are_closed_choices(
+    tmp_path: Path, key: str, value: str, choices: str
+) -> None:
+    message = error_for(tmp_path, dict(MINIMAL, **{key: value}))
+    assert f"{key} must be one of {choices}; got {value!r}." in message
+
+
+def test_course_conventions_default_to_the_current_course(tmp_path: Path) -> None:
+    rubric = load_rubric(write(tmp_path, MINIMAL))
+    assert (rubric.dropout_p_means, rubric.groupnorm_shape, rubric.input_mutation) == (
+        "keep",
+        "broadcast",
+        "warning",
+    )

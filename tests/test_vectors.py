@@ -252,3 +252,36 @@ def test_no_hidden_case_has_a_public_cases_inputs(vectors):
             for where, other in public.get(case.function, []):
                 same = arr.shape == other.shape and np.array_equal(arr, other)
                 assert not same, f"{case.id}:{name} is {where}"
+
+
+def test_softmax_has_cases_where_the_correct_probability_underflows(vectors):
+    cases = [c for c in vectors.cases if c.function == "softmax_loss" and "underflow" in c.name]
+    assert {c.split for c in cases} == {"public", "hidden"}
+    for case in cases:
+        x, y = case.inputs["x"], case.inputs["y"]
+        shifted = x - x.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        # The probability of the correct class is exactly 0 in float64: its log is -inf.
+        assert np.all(probs[np.arange(len(y)), y] == 0.0), case.id
+        # The loss itself is finite: about 800 per row.
+        assert 700 < float(case.expected["loss"]) < 900, case.id
+
+
+# A pure-Python loop does about a million multiply-adds a second on a slow machine (numpy
+# scalar indexing costs about a microsecond each): a loop-based conv or pool, as the
+# course asks for, must finish well inside the 5 s case limit.
+LOOP_WORK_LIMIT = 500_000
+
+
+def test_naive_layers_cases_are_small_enough_for_loops(vectors):
+    for case in vectors.cases:
+        for call in case.calls:
+            # Every case with a conv (its backward too) runs the forward first.
+            if call["fn"] != "conv_forward_naive":
+                continue
+            (n, c, h, wid), (f, _, hh, ww) = case.inputs["x"].shape, case.inputs["w"].shape
+            param = call["args"][3]["dict"]
+            pad, stride = param["pad"]["value"], param["stride"]["value"]
+            oh, ow = 1 + (h + 2 * pad - hh) // stride, 1 + (wid + 2 * pad - ww) // stride
+            # The backward does about as much work again.
+            assert 2 * n * f * oh * ow * c * hh * ww <= LOOP_WORK_LIMIT, case.id

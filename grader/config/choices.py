@@ -12,11 +12,17 @@ CasesChoice = Literal["all", "public", "hidden"]
 Source = Literal["auto", "module", "notebook"]
 # What dropout's p means: the probability to keep a unit (2018 on) or to drop it (2016-17).
 DropoutMeaning = Literal["keep", "drop"]
+# Whether a function that changes its input arrays in place is warned or loses the case.
+Mutation = Literal["warning", "penalty"]
+# The shape of group norm's gamma and beta: (1, C, 1, 1) (the current course) or (C,).
+GroupnormShape = Literal["broadcast", "vector"]
 
 SPLITS: tuple[Split, ...] = get_args(Split)
 CASES_CHOICES: tuple[CasesChoice, ...] = get_args(CasesChoice)
 SOURCES: tuple[Source, ...] = get_args(Source)
 DROPOUT_MEANINGS: tuple[DropoutMeaning, ...] = get_args(DropoutMeaning)
+MUTATIONS: tuple[Mutation, ...] = get_args(Mutation)
+GROUPNORM_SHAPES: tuple[GroupnormShape, ...] = get_args(GroupnormShape)
 
 
 def splits_of(cases: CasesChoice) -> tuple[Split, ...]:

@@ -9,6 +9,8 @@ Example::
     vectors: assignments/modular_layers/vectors
     cases: all                  # all | public | hidden
     dropout_p_means: keep       # keep (2018 on) | drop (2016-17)
+    input_mutation: warning     # warning | penalty (the case fails)
+    groupnorm_shape: broadcast  # gamma and beta (1, C, 1, 1) | vector: (C,)
     tolerances:                 # the course's rel_error; first tier that holds wins
       - {max_rel_error: 1.0e-7, credit: 1.0}
       - {max_rel_error: 1.0e-4, credit: 0.5}
@@ -32,9 +34,13 @@ import yaml
 from grader.config.choices import (
     CASES_CHOICES,
     DROPOUT_MEANINGS,
+    GROUPNORM_SHAPES,
+    MUTATIONS,
     SOURCES,
     CasesChoice,
     DropoutMeaning,
+    GroupnormShape,
+    Mutation,
     Source,
     Split,
     splits_of,
@@ -76,6 +82,8 @@ class Rubric:
     # assignment the rubric starts from.
     title: str | None = None
     assignment: str | None = None
+    input_mutation: Mutation = "warning"
+    groupnorm_shape: GroupnormShape = "broadcast"
 
     @property
     def splits(self) -> tuple[Split, ...]:
@@ -97,6 +105,10 @@ TOP_KEYS: dict[str, str] = {
     "vectors": "folder of the stored vectors (with public/ and hidden/)",
     "cases": "which cases count: all, public or hidden",
     "dropout_p_means": "what dropout's p means: keep (2018 on) or drop (2016-17)",
+    "input_mutation": "a function that changes its inputs in place: a warning, or a penalty "
+    "(the case fails)",
+    "groupnorm_shape": "group norm's gamma and beta: broadcast, (1, C, 1, 1) as the course "
+    "has them now, or vector, (C,)",
     "module": "path of the layers module inside a submission (default: search for layers.py)",
     "source": "what to grade when a submission has both: auto (the module), module or notebook",
     "tolerances": "list of {max_rel_error, credit} tiers",
@@ -113,6 +125,8 @@ FUNCTION_KEYS: dict[str, str] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "cases": CASES_CHOICES,
     "dropout_p_means": DROPOUT_MEANINGS,
+    "input_mutation": MUTATIONS,
+    "groupnorm_shape": GROUPNORM_SHAPES,
     "source": SOURCES,
 }
 
@@ -235,6 +249,8 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         functions=parse_functions(data.get("functions"), f"{where}: functions"),
         title=title,
         assignment=data.get("assignment"),
+        input_mutation=cast(Mutation, data.get("input_mutation", "warning")),
+        groupnorm_shape=cast(GroupnormShape, data.get("groupnorm_shape", "broadcast")),
     )
 
 

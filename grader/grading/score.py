@@ -31,6 +31,15 @@ class CaseResult:
     # running statistics it writes into a dict may still be the ones it was given), or
     # raised NotImplementedError.
     unimplemented: bool = False
+    # The rubric makes changing an input in place a failure (input_mutation: penalty).
+    penalise_mutation: bool = False
+
+    @property
+    def own_mutations(self) -> tuple[str, ...]:
+        """The inputs the graded function itself changed in place."""
+        return tuple(
+            m.partition(":")[2] for m in self.mutated if m.partition(":")[0] == self.rubric.name
+        )
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -48,6 +57,8 @@ class CaseResult:
         """Fraction of this case's credit earned, by the weights of its outputs."""
         if self.failure is not None or not self.checks:
             return 0.0
+        if self.penalise_mutation and self.own_mutations:
+            return 0.0
         total = sum(self.rubric.weight(c.output) for c in self.checks)
         earned = sum(self.rubric.weight(c.output) * c.credit for c in self.checks)
         return earned / total if total else 0.0
@@ -57,6 +68,11 @@ class CaseResult:
         if self.failure is not None:
             where = f" (line {self.failure.line})" if self.failure.line else ""
             return f"{self.failure.message}{where}"
+        if self.penalise_mutation and self.own_mutations:
+            return (
+                f"{self.rubric.name} modified its input {self.own_mutations[0]} in place, "
+                "which this rubric counts as a failure: work on a copy"
+            )
         failing = [c for c in self.checks if c.credit < 1.0]
         return failing[0].message if failing else "all outputs match"
 
@@ -167,6 +183,7 @@ def case_result(
         seconds=outcome.seconds,
         mutated=outcome.mutated,
         unimplemented=unimplemented,
+        penalise_mutation=rubric.input_mutation == "penalty",
     )
 
 

@@ -1,0 +1,107 @@
+"""The built-in assignments' notebooks for students: each is what reference/notebooks.py
+makes of its rubric, and each runs top to bottom in a Jupyter kernel with the reference
+solution as the student's cs231n/layers.py, every exact check it prints small. With the
+untouched starter, its setup cell still runs, and each function's cell fails in itself,
+on the None its stub returns."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat import NotebookNode
+from support import ROOT
+
+from grader.config.rubric import assignment_names
+from reference.notebooks import notebook_path, notebook_text
+
+REFERENCE = ROOT / "reference" / "layers.py"
+STARTER = ROOT / "assignments" / "starter" / "cs231n" / "layers.py"
+# How the notebooks print an exact check: "dx error: 1.23e-10", "  test mode error: 0.00e+00".
+CHECK = re.compile(r"^\s*(?P<what>\S.*) error: (?P<value>\S+)$", re.MULTILINE)
+# The reference prints 5e-8 at the most (relu_forward against the seed's rounded values).
+SMALL = 1e-6
+
+
+def run_notebook(name: str, layers: Path, folder: Path) -> list[NotebookNode]:
+    """Run assignment ``name``'s notebook in ``folder`` beside a cs231n package whose
+    layers.py is ``layers``, every cell even after one fails; its code cells, executed."""
+    (folder / "cs231n").mkdir(parents=True)
+    (folder / "cs231n" / "__init__.py").write_text("")
+    shutil.copyfile(layers, folder / "cs231n" / "layers.py")
+    path = shutil.copyfile(notebook_path(name), folder / f"{name}.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in cells), f"{name}: not every cell ran"
+    return cells
+
+
+def printed(cell: NotebookNode) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def errors(cell: NotebookNode) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+
+
+def test_every_assignment_has_a_notebook_made_by_the_generator() -> None:
+    for name in assignment_names():
+        path = notebook_path(name)
+        assert path == ROOT / "assignments" / name / f"{name}.ipynb"
+        assert path.is_file(), f"{path} is missing: run python -m reference.notebooks"
+        assert path.read_text() == notebook_text(name), (
+            f"{path} is out of date: run python -m reference.notebooks"
+        )
+
+
+def test_notebooks_have_no_outputs_and_a_python3_kernel() -> None:
+    for name in assignment_names():
+        nb = nbformat.reads(notebook_text(name), as_version=4)
+        nbformat.validate(nb)
+        assert nb.metadata.kernelspec.name == "python3"
+        ids = [cell.id for cell in nb.cells]
+        assert ids == [f"cell-{i:02d}" for i in range(1, len(ids) + 1)]
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, (name, cell.id)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", assignment_names())
+def test_notebook_runs_with_the_reference_and_every_check_is_small(
+    name: str, tmp_path: Path
+) -> None:
+    setup, *checks = run_notebook(name, REFERENCE, tmp_path)
+    failed = {cell.id: errors(cell) for cell in [setup, *checks] if errors(cell)}
+    assert not failed, failed
+    for cell in checks:
+        found = [m.groupdict() for m in CHECK.finditer(printed(cell))]
+        assert found, f"{name} {cell.id} prints no check:\n{cell.source}"
+        large = [m for m in found if not float(m["value"]) < SMALL]
+        assert not large, f"{name} {cell.id}: {large}\n{printed(cell)}"
+
+
+@pytest.mark.slow
+def test_with_the_untouched_starter_only_the_function_cells_fail(tmp_path: Path) -> None:
+    # The notebook of every function: each cell must fail on its stub's None, in itself,
+    # never on a helper or a name the setup cell should have defined.
+    setup, *checks = run_notebook("all", STARTER, tmp_path)
+    assert "from cs231n.layers import *" in setup.source
+    assert errors(setup) == []
+    for cell in checks:
+        (error,) = errors(cell)
+        assert error.startswith(("TypeError", "AttributeError")), (cell.id, error)
+        assert "NoneType" in error, (cell.id, error)
+        assert not CHECK.search(printed(cell)), (cell.id, printed(cell))
