@@ -7,6 +7,7 @@ makes of the reference, so that a change to the reference reaches it.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,20 @@ def test_the_correct_example_earns_every_point_of_all(config: SandboxConfig) -> 
     assert len(result["functions"]) == GRADED
     for fn in result["functions"]:
         assert fn["score"] == fn["max_score"], (fn["name"], fn["feedback"])
+    assert result["score"] == result["max_score"] == 270
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_reference_as_a_submission_earns_every_point_of_all(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    package = tmp_path / "reference_sub" / "cs231n"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(ROOT / "reference" / "layers.py", package / "layers.py")
+    result = report(package.parent, "all", config, ("public", "hidden"))
+    assert [f["name"] for f in result["functions"] if f["score"] < f["max_score"]] == []
     assert result["score"] == result["max_score"] == 270
 
 
@@ -280,3 +295,58 @@ def test_the_log_of_an_underflowed_probability_loses_the_loss_there(
         "softmax_loss.underflow",
         "softmax_loss.underflow_hidden",
     ]
+
+
+# Hand-written wrong variants of the other assignments ------------------------------------
+
+BATCHNORM_UNBIASED_VARIANCE = """
+_correct_batchnorm_forward = batchnorm_forward
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    if bn_param.get("mode", "train") == "test":
+        return _correct_batchnorm_forward(x, gamma, beta, bn_param)
+    momentum = bn_param.get("momentum", 0.9)
+    mu, var = x.mean(axis=0), x.var(axis=0, ddof=1)  # the mistake: N - 1
+    out = gamma * (x - mu) / np.sqrt(var + bn_param.get("eps", 1e-5)) + beta
+    running_mean = bn_param.get("running_mean", np.zeros(x.shape[1]))
+    running_var = bn_param.get("running_var", np.zeros(x.shape[1]))
+    bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu
+    bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+    return out, None
+"""
+
+CONV_WITHOUT_PADDING = """
+_correct_conv_forward_naive = conv_forward_naive
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    return _correct_conv_forward_naive(x, w, b, dict(conv_param, pad=0))
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_wrong_variants_of_the_other_assignments_lose_what_they_should(
+    tmp_path: Path, config: SandboxConfig
+) -> None:
+    splits = ("public", "hidden")
+    bn = report(
+        build_submission(tmp_path / "bn", BATCHNORM_UNBIASED_VARIANCE), "batchnorm", config, splits
+    )
+    # Worked by hand. batchnorm_forward has 5 cases, checks {out: 2, running_mean: 1,
+    # running_var: 1}. In the 3 training cases (train, train_hidden, momentum; 8 rows, so
+    # the variance is 8/7 too large: several percent off) out and running_var fail and
+    # running_mean holds: 1/4 each. The 2 test-mode cases read the given statistics and
+    # pass. 15 * (3/4 + 2) / 5 = 8.25.
+    assert function(bn, "batchnorm_forward")["score"] == 8.25
+    assert function(bn, "layernorm_forward")["score"] == 10
+    conv = report(
+        build_submission(tmp_path / "conv", CONV_WITHOUT_PADDING), "convolutional", config, splits
+    )
+    # 5 conv cases, 2 of them with padding 0 (s1p0, s2p0), which pass; the 3 others get
+    # an output of the wrong shape. 15 * 2 / 5 = 6.
+    forward = function(conv, "conv_forward_naive")
+    assert forward["score"] == 6
+    assert "has shape" in forward["feedback"]
+    assert function(conv, "max_pool_forward_naive")["score"] == 10
