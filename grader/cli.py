@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import sys
+import tempfile
 import textwrap
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -130,7 +133,7 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         choices=list(FORMATS),
-        default="table",
+        default="student" if student else "table",
         help="report format: " + "; ".join(f"{f.name}, {f.description}" for f in FORMATS.values()),
     )
     p.add_argument(
@@ -142,7 +145,27 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="show tracebacks and what the code printed"
     )
+    p.add_argument(
+        "-k",
+        dest="only",
+        metavar="NAME",
+        action="append",
+        help="grade only this function (repeat for more)",
+    )
     return p
+
+
+def only_functions(rubric: Rubric, names: list[str] | None) -> Rubric:
+    """The rubric restricted to ``names`` (-k), each of which it must grade."""
+    if not names:
+        return rubric
+    graded = [f.name for f in rubric.functions]
+    for name in names:
+        if name not in graded:
+            close = difflib.get_close_matches(name, graded, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" It grades {', '.join(graded)}."
+            raise UsageError(f"-k {name}: the rubric does not grade {name}.{hint}")
+    return replace(rubric, functions=tuple(f for f in rubric.functions if f.name in names))
 
 
 def chosen_isolation(args: argparse.Namespace, student: bool, hidden: bool) -> Isolation:
@@ -176,7 +199,7 @@ def slots(mode: Isolation, count: int, protect: list[Path], err: Console) -> lis
 def run_grade(argv: list[str], student: bool) -> int:
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
-    rubric = chosen_rubric(args)
+    rubric = only_functions(chosen_rubric(args), args.only)
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     mode = chosen_isolation(args, student, "hidden" in splits)
     (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
@@ -199,6 +222,9 @@ def run_grade(argv: list[str], student: bool) -> int:
         sys.stdout.write(text)
     if args.fail_under is not None and result.score < args.fail_under:
         err.print(f"score {result.score:g} is under --fail-under {args.fail_under:g}")
+        return EXIT_FAIL_UNDER
+    if student and result.score < result.max_score:
+        # A student's check fails as a test run does, for scripts and CI.
         return EXIT_FAIL_UNDER
     return EXIT_OK
 
@@ -312,10 +338,60 @@ def run_vectors(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def run_bundle(argv: list[str]) -> int:
+    from grader.bundle import gradescope_bundle, student_bundle
+
+    p = argparse.ArgumentParser(
+        prog="grade bundle", description="Write what course staff hand out."
+    )
+    p.add_argument(
+        "kind",
+        choices=("student", "gradescope"),
+        help="student: the starter code, the notebook, the rubric and the public cases of "
+        "one assignment, with a README on running `grade check .`; gradescope: the "
+        "autograder zip (setup.sh, run_autograder, the grader, every case)",
+    )
+    p.add_argument("assignment", help="a built-in assignment (grade --list-assignments)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="a new or empty folder, or the new zip"
+    )
+    args = p.parse_args(argv)
+    # Staff hand out the course's own files, from its repository.
+    checkout = require_staff_checkout("grade bundle")
+    if args.kind == "student":
+        for path in student_bundle(args.assignment, args.output):
+            print(path)
+        return EXIT_OK
+    sys.path.insert(0, str(checkout))
+    from reference.wheel import build_wheel
+
+    with tempfile.TemporaryDirectory() as temp:
+        wheel = build_wheel(checkout, Path(temp))
+        print(gradescope_bundle(args.assignment, args.output, wheel))
+    return EXIT_OK
+
+
+def run_gradescope(argv: list[str]) -> int:
+    from grader.autograder import ROOT, run_autograder
+
+    p = argparse.ArgumentParser(
+        prog="grade gradescope",
+        description="Gradescope's run_autograder: grade ROOT/submission with "
+        "ROOT/source/rubric.yaml and always write ROOT/results/results.json.",
+    )
+    p.add_argument("--root", type=Path, default=ROOT, help=f"default: {ROOT}")
+    args = p.parse_args(argv)
+    print(run_autograder(args.root))
+    return EXIT_OK
+
+
 USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH --help)
        grade check PATH [options]  check your own work on the public cases
        grade batch DIR -o OUT      grade a class (see grade batch --help)
        grade vectors build|verify  build or verify the stored test vectors (staff)
+       grade bundle student NAME   the folder students start from, with -o DIR (staff)
+       grade bundle gradescope NAME  Gradescope's autograder zip, with -o FILE (staff)
+       grade gradescope [--root D] Gradescope's run_autograder: D/submission to D/results
        grade --list-assignments    the built-in assignments and what each grades
 """
 
@@ -338,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_grade(argv[1:], student=True)
         if argv[0] == "batch":
             return run_batch(argv[1:])
+        if argv[0] == "bundle":
+            return run_bundle(argv[1:])
+        if argv[0] == "gradescope":
+            return run_gradescope(argv[1:])
         return run_grade(argv, student=False)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK

@@ -103,6 +103,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``folder/manifest.json`` (keys sorted, so that rewriting gives the same bytes)."""
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / "manifest.json"
     try:

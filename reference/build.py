@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from grader.config.choices import SPLITS
 from grader.sandbox.inside.calls import run_calls
-from grader.vectors import FORMAT, save_npz, sha256
+from grader.vectors import FORMAT, save_npz, sha256, write_manifest
 from reference import layer_utils, layers
 from reference.cases import Case, all_cases
 
@@ -89,7 +88,5 @@ def build(root: Path, assignment: str = "modular_layers") -> list[Path]:
             "files": digests,
             "cases": entries,
         }
-        path = folder / "manifest.json"
-        path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        written.append(path)
+        written.append(write_manifest(folder, manifest))
     return written

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -92,6 +93,20 @@ def open_tmp() -> Iterator[Path]:
     assert readable_by_others(folder), "the temporary folder must be open to all"
     yield folder
     shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip wheel .` builds from the checkout: what students install."""
+    out = tmp_path_factory.mktemp("wheel")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    (found,) = out.glob("layergrade-*.whl")
+    return found
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

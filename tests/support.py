@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,15 @@ def output_statuses(fn: dict[str, Any], output: str) -> list[str]:
             continue
         statuses.extend(c["status"] for c in case["checks"] if c["output"] == output)
     return statuses
+
+
+def members(data: bytes, name: str) -> Iterator[tuple[str, bytes]]:
+    """Every file in an archive's bytes, archives inside it opened too."""
+    yield name, data
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for inner in zf.namelist():
+                yield from members(zf.read(inner), f"{name}!{inner}")
 
 
 def notebook_with_module(folder: Path) -> Path:

@@ -190,6 +190,42 @@ def test_the_report_names_the_splits_that_were_graded(
     assert json.loads(proc.stdout)["cases"] == ["public"]
 
 
+def test_check_leads_with_what_to_fix_and_fails_like_a_test_run(
+    stub_submission: Path, rubric: Path
+) -> None:
+    proc = run_grade("check", stub_submission, "--rubric", rubric)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "First to fix: affine_forward"
+    assert "not implemented yet" in lines[1]
+    assert any(line.startswith("✗ affine_forward") for line in lines)
+    assert any(line.startswith("✓ relu_backward") for line in lines)
+    # 9 public cases (affine_forward 2, the others 1, softmax_loss 3): 7 pass.
+    assert one_line(proc.stdout).endswith(
+        "7 of 9 public checks passed; 1 of 6 functions need work. "
+        "Hidden checks run when you submit."
+    )
+
+
+def test_check_says_all_public_checks_passed_and_no_more(rubric: Path) -> None:
+    proc = run_grade("check", CORRECT, "--rubric", rubric)
+    assert proc.returncode == 0
+    assert one_line(proc.stdout).endswith(
+        "All 9 public checks passed. Hidden checks run when you submit."
+    )
+    assert "all tests passed" not in proc.stdout.lower()
+
+
+def test_check_one_function(stub_submission: Path, rubric: Path) -> None:
+    proc = run_grade("check", stub_submission, "--rubric", rubric, "-k", "relu_forward")
+    assert proc.returncode == 0
+    assert "The public check passed. Hidden checks run when you submit." in proc.stdout
+    assert "affine_forward" not in proc.stdout
+    wrong = run_grade("check", stub_submission, "--rubric", rubric, "-k", "relu_fwd")
+    assert wrong.returncode == 2
+    assert "Did you mean 'relu_forward'?" in wrong.stderr
+
+
 def test_check_has_no_staff_options(rubric: Path) -> None:
     proc = run_grade("check", CORRECT, "--rubric", rubric, "--cases", "hidden")
     assert proc.returncode == 2

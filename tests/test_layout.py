@@ -25,11 +25,12 @@ VECTORS = GRADER.parent / "assignments" / "modular_layers" / "vectors"
 # The stages in the order data flows; a module may import from its own stage and from
 # those before it, never from those after. The sandbox's inside/ comes first: it imports
 # nothing of the grader, and its frame format and call interpreter are the one definition
-# of both. api grades one submission through every stage, batch a class through api, and
-# the command line comes last.
+# of both. api grades one submission through every stage, batch a class through api,
+# bundle writes what students get from a rubric and its vectors, autograder runs api as a
+# platform's entry point (Gradescope's run_autograder), and the command line comes last.
 STAGES = (
     "inside", "errors", "config", "vectors", "submission", "sandbox", "grading", "report", "api",
-    "batch", "cli",
+    "batch", "bundle", "autograder", "cli",
 )  # fmt: skip
 
 

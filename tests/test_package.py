@@ -5,16 +5,13 @@ solution, no hidden case), looked for in every file of the wheel, archives opene
 from __future__ import annotations
 
 import ast
-import io
-import subprocess
-import sys
 import tomllib
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import members
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignments" / "modular_layers"
@@ -22,27 +19,6 @@ ASSIGNMENT = ROOT / "assignments" / "modular_layers"
 MIN_SCANNED_VALUES = 8
 # Statements this long are specific to the code they come from (`N = x.shape[0]` is not).
 MIN_STATEMENT_CHARS = 40
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    (found,) = out.glob("layergrade-*.whl")
-    return found
-
-
-def members(data: bytes, name: str) -> Iterator[tuple[str, bytes]]:
-    """Every file in an archive's bytes, archives inside it opened too."""
-    yield name, data
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for inner in zf.namelist():
-                yield from members(zf.read(inner), f"{name}!{inner}")
 
 
 def wheel_files(wheel: Path) -> dict[str, bytes]:

@@ -46,5 +46,14 @@ FORMATS = {
     for f in (
         Format("table", "grader.report.terminal", "a row per function, then what to fix"),
         Format("json", "grader.report.json_report", "schema layergrade.result/1"),
+        Format("gradescope", "grader.report.gradescope", "Gradescope's results.json"),
+        Format("prairielearn", "grader.report.prairielearn", "PrairieLearn's results.json"),
+        Format("junit", "grader.report.junit", "JUnit XML, a testcase per output checked"),
+        Format("markdown", "grader.report.markdown", "feedback as Markdown"),
+        Format(
+            "student",
+            "grader.report.student",
+            "what to fix first and a line per function (grade check's default)",
+        ),
     )
 }
