@@ -2,7 +2,9 @@
 ``ROOT/results/results.json``.
 
 The rubric (with its vectors, hidden ones included) is ``ROOT/source/rubric.yaml``, as
-``grade bundle gradescope`` lays it out; ROOT is ``/autograder`` on Gradescope. Whatever
+``grade bundle gradescope`` lays it out; ROOT is ``/autograder`` on Gradescope. Where
+the rubric has a late policy, ``ROOT/submission_metadata.json`` gives the submission's
+time and the assignment's due date (Gradescope's own, over the rubric's). Whatever
 happens, a results file is written: a submission the grader cannot use gets its reason as
 the student-facing output; a failure of the grader itself gets a sentence for the student
 and the traceback in a test only staff see.
@@ -10,6 +12,7 @@ and the traceback in a test only staff see.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -17,8 +20,10 @@ import traceback
 from pathlib import Path
 
 from grader.api import grade_one, isolation_slots
+from grader.config.late import timestamp
 from grader.config.rubric import load_rubric
-from grader.errors import SubmissionError
+from grader.errors import RubricError, SubmissionError
+from grader.grading.score import with_late_policy
 from grader.report import gradescope
 from grader.sandbox.isolation import HIDDEN_OK, machine_isolation
 
@@ -56,7 +61,24 @@ def grade_results(root: Path) -> dict[str, object]:
         )
     (config,), _ = isolation_slots(mode, 1, [rubric.path, rubric.vectors])
     result = grade_one(root / "submission", rubric, config, rubric.splits)
+    times = submission_times(root / "submission_metadata.json")
+    if times is not None and rubric.late.penalty_per_day:
+        submitted, due = times
+        result = with_late_policy(result, rubric.late, submitted, due)
     return gradescope.to_dict(result)
+
+
+def submission_times(path: Path) -> tuple[dt.datetime, dt.datetime | None] | None:
+    """When Gradescope received the submission, and the assignment's due date, from its
+    submission metadata; None where there is none."""
+    try:
+        data = json.loads(path.read_text())
+        submitted = timestamp(data["created_at"], f"{path}: created_at")
+        due_date = (data.get("assignment") or {}).get("due_date")
+        due = timestamp(due_date, f"{path}: due_date") if due_date else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RubricError):
+        return None
+    return submitted, due
 
 
 def write_results(root: Path, data: dict[str, object]) -> Path:

@@ -37,10 +37,12 @@ from grader.config.choices import (
     Split,
     splits_of,
 )
+from grader.config.late import timestamp
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric, assignment_names, builtin_assignment, load_rubric
 from grader.config.staff import DEFAULT_ASSIGNMENT, default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
+from grader.grading.score import with_late_policy
 from grader.report import FORMATS
 from grader.report.hygiene import plain, shown
 from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
@@ -130,6 +132,13 @@ def grade_parser(prog: str, student: bool) -> argparse.ArgumentParser:
     )
     p.add_argument("path", type=Path, help="the submission (folder, .py or .zip)")
     add_grading_options(p, staff=not student)
+    if not student:
+        p.add_argument(
+            "--submitted-at",
+            metavar="TIME",
+            help="when the submission was made (ISO 8601 with its UTC offset), for the "
+            "rubric's late policy",
+        )
     p.add_argument(
         "--format",
         choices=list(FORMATS),
@@ -204,6 +213,9 @@ def run_grade(argv: list[str], student: bool) -> int:
     mode = chosen_isolation(args, student, "hidden" in splits)
     (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
     result = grade_one(args.path, rubric, config, splits, options=source_options(args))
+    if not student and args.submitted_at is not None:
+        submitted = timestamp(args.submitted_at, "--submitted-at")
+        result = with_late_policy(result, rubric.late, submitted)
     report = FORMATS[args.format]
     if args.output is None and report.show(result, Console(), args.verbose):
         text = ""

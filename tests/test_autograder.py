@@ -136,3 +136,23 @@ def test_run_autograder_from_the_zip_grades_a_submission(
     data = json.loads((root / "results" / "results.json").read_text())
     check_fields(data)
     assert data["score"] == 20
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_gradescope_times_apply_the_rubrics_late_policy(tmp_path: Path) -> None:
+    root = autograder_tree(tmp_path, CORRECT)
+    rubric = root / "source" / "rubric.yaml"
+    data = yaml.safe_load(rubric.read_text())
+    data["late"] = {"grace_minutes": 15, "penalty_per_day": 0.1}
+    rubric.write_text(yaml.safe_dump(data))
+    metadata = {
+        "created_at": "2026-12-03T10:00:00.000000-08:00",
+        "assignment": {"due_date": "2026-12-01T23:59:00.000000-08:00"},
+    }
+    (root / "submission_metadata.json").write_text(json.dumps(metadata))
+    result = run(root)
+    # Worked by hand: 34 h 01 min after the deadline, 33 h 46 min after its 15 minutes of
+    # grace: two started days, 20% off 55.
+    assert result["score"] == 44
+    assert "submitted 2 days late: 20% off the score" in result["output"]

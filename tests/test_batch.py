@@ -194,6 +194,14 @@ def worker_uids_below(root: int) -> set[int]:
 # The class, end to end ------------------------------------------------------------------
 
 
+def test_outputs_are_readable_by_the_course_staff(graded: Run) -> None:
+    files = [graded.out / name for name in ("gradebook.csv", "summary.json", "report.html")]
+    files += sorted((graded.out / "feedback").iterdir())[:3]
+    files += sorted((graded.out / "results").iterdir())[:3]
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def test_every_student_gets_the_expected_total(klass: Klass, graded: Run) -> None:
     columns, rows = read_gradebook(graded.out / "gradebook.csv")
     assert columns == header(klass.rubric)
@@ -250,12 +258,16 @@ def test_every_student_has_a_result_and_feedback(klass: Klass, graded: Run) -> N
         assert data["name"] == (None if student == UNLISTED else roster_name(student))
         assert re.fullmatch(r"[0-9a-f]{64}", data["key"]), data["key"]
         feedback = (graded.out / "feedback" / f"{safe(student)}.txt").read_text()
+        feedback_md = (graded.out / "feedback" / f"{safe(student)}.md").read_text()
         assert feedback.strip(), student
         if student in ERRORS:
             assert data["status"] == "error" and data["result"] is None
             assert isinstance(data["error"], str) and data["error"].strip()
             assert data["error"].splitlines()[0] in feedback
+            assert feedback_md == feedback
             continue
+        total = data["result"]["score"]
+        assert feedback_md.startswith("# ") and f": {total:g} / {FULL:g}" in feedback_md
         keys[student] = data["key"]
         assert data["status"] == "graded" and data["error"] is None
         result = data["result"]

@@ -203,12 +203,25 @@ def test_a_zip_skips_the_same_files_below_its_top(tmp_path: Path, do_stage: Stag
 
 
 def test_several_candidates_are_listed_with_the_option_to_choose(tmp_path: Path) -> None:
-    sub = make_tree(tmp_path / "sub", {"cs231n/layers.py": LAYERS, "old/layers.py": LAYERS})
+    sub = make_tree(tmp_path / "sub", {"new/layers.py": LAYERS, "old/layers.py": LAYERS})
     message = stage_error(sub)
     assert message == (
-        f"{sub} has 2 candidate layers modules:\n  cs231n/layers.py\n  old/layers.py\n"
-        "Hint: choose one with --module cs231n/layers.py (or `module:` in rubric.yaml)."
+        f"{sub} has 2 candidate layers modules:\n  new/layers.py\n  old/layers.py\n"
+        "Hint: choose one with --module new/layers.py (or `module:` in rubric.yaml)."
     )
+
+
+def test_the_course_layout_wins_among_several_and_says_so(tmp_path: Path, do_stage: Stager) -> None:
+    sub = make_tree(tmp_path / "sub", {"cs231n/layers.py": LAYERS, "old/layers.py": "# old\n"})
+    staged = do_stage(sub)
+    assert staged.module_file == "cs231n/layers.py"
+    assert staged.notes == (
+        "graded cs231n/layers.py (the course's layout); also found old/layers.py: name "
+        "another with --module",
+    )
+    # Two in the course's layout: no way to tell, so the student is asked.
+    two = make_tree(tmp_path / "two", {"a/cs231n/layers.py": LAYERS, "b/cs231n/layers.py": LAYERS})
+    assert "2 candidate layers modules" in stage_error(two)
 
 
 def test_module_picks_one_candidate(tmp_path: Path, do_stage: Stager) -> None:

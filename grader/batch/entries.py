@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grader.batch.canvas import canvas_download, student_path
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
 from grader.submission.budget import Budget
@@ -55,11 +56,16 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
             f"{submissions} is not a folder of submissions (or a zip of one).\n"
             "Hint: one entry per student: a folder, a .py, an .ipynb or a .zip."
         )
+    listed = [p for p in sorted(submissions.iterdir()) if not skipped((p.name,))]
+    canvas = canvas_download(listed)
+    if canvas is not None:
+        # Written after the listing: the scratch folder may be where the class was unpacked.
+        folder = scratch / "canvas-students"
+        return [Entry(user, student_path(files, folder)) for user, files in canvas.items()]
     by_id: dict[str, list[Entry]] = {}
-    for p in sorted(submissions.iterdir()):
-        if not skipped((p.name,)):
-            entry = Entry(student_id(p), p)
-            by_id.setdefault(safe_id(entry.student), []).append(entry)
+    for p in listed:
+        entry = Entry(student_id(p), p)
+        by_id.setdefault(safe_id(entry.student), []).append(entry)
     return [
         same[0] if len(same) == 1 else replace(same[0], clash=tuple(e.path.name for e in same))
         for same in by_id.values()

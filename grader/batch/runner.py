@@ -32,7 +32,7 @@ from grader.batch.summary import ClassSummary, summarise
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
 from grader.errors import SandboxError, SubmissionError, host_failure
-from grader.report import json_report, terminal
+from grader.report import json_report, markdown, terminal
 from grader.report.hygiene import plain
 from grader.sandbox.job import Job
 from grader.sandbox.worker import SandboxConfig
@@ -118,7 +118,11 @@ class Batch:
             # Students see their entry's name, not where the class lies on this machine.
             result = replace(result, submission=entry.path.name)
             report = scrub(json_report.to_dict(result), self.root)
-            self.store.save_feedback(entry.student, terminal.render(result, width=FEEDBACK_WIDTH))
+            self.store.save_feedback(
+                entry.student,
+                terminal.render(result, width=FEEDBACK_WIDTH),
+                markdown.render(result),
+            )
         except SubmissionError as exc:
             error = str(exc)
         except OSError as exc:

@@ -15,6 +15,9 @@ from grader.batch.records import StudentRecord
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``: a reader sees the old file or the new, never part."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # Readable by the course's staff, as any file they write (mkstemp makes it 0600). Where
+    # student code runs as another user, the output folder itself is closed to it.
+    os.fchmod(fd, 0o644)
     # UTF-8 whatever the locale; a file name that is not valid UTF-8 keeps its bytes escaped.
     with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)
@@ -42,5 +45,8 @@ class ResultStore:
         path = self.results / f"{safe_id(record.student)}.json"
         write_atomic(path, json.dumps(record.to_dict(), indent=1))
 
-    def save_feedback(self, student: str, text: str) -> None:
+    def save_feedback(self, student: str, text: str, markdown: str | None = None) -> None:
+        """The student's feedback as plain text and, where given, as Markdown (for an LMS
+        comment); a submission that could not be graded gets its reason in both."""
         write_atomic(self.feedback / f"{safe_id(student)}.txt", text)
+        write_atomic(self.feedback / f"{safe_id(student)}.md", markdown or text)

@@ -45,6 +45,7 @@ from grader.config.choices import (
     Split,
     splits_of,
 )
+from grader.config.late import LatePolicy, parse_late
 from grader.config.limits import Limits
 from grader.config.staff import assignments_dir, builtin_rubric
 from grader.errors import RubricError
@@ -84,6 +85,7 @@ class Rubric:
     assignment: str | None = None
     input_mutation: Mutation = "warning"
     groupnorm_shape: GroupnormShape = "broadcast"
+    late: LatePolicy = LatePolicy()
 
     @property
     def splits(self) -> tuple[Split, ...]:
@@ -114,6 +116,7 @@ TOP_KEYS: dict[str, str] = {
     "tolerances": "list of {max_rel_error, credit} tiers",
     "limits": "time and resource limits per submission",
     "functions": "points and check weights per graded function",
+    "late": "the late policy: {due, grace_minutes, penalty_per_day}",
     "assignment": "a built-in assignment to start from (its functions and vectors); "
     "every other key given here replaces the assignment's",
     "title": "what the assignment grades, in one line",
@@ -251,6 +254,7 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         assignment=data.get("assignment"),
         input_mutation=cast(Mutation, data.get("input_mutation", "warning")),
         groupnorm_shape=cast(GroupnormShape, data.get("groupnorm_shape", "broadcast")),
+        late=parse_late(data.get("late"), f"{where}: late"),
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from grader.config.choices import Isolation, Split
+from grader.config.late import LatePolicy
 from grader.config.rubric import FunctionRubric, Rubric
 from grader.grading.compare import Check
 from grader.grading.judge import judge_case
@@ -141,6 +143,9 @@ class GradeResult:
     notes: tuple[str, ...] = ()
     # What the isolation could not take away on this machine ("network", "RLIMIT_AS" ...).
     isolation_gaps: tuple[str, ...] = ()
+    # Started days past the deadline and the fraction of the score they cost (late.py).
+    late_days: int = 0
+    penalty: float = 0.0
 
     @property
     def sandboxed(self) -> bool:
@@ -148,8 +153,13 @@ class GradeResult:
         return self.isolation in HIDDEN_OK
 
     @property
-    def score(self) -> float:
+    def raw_score(self) -> float:
+        """The points earned, before any late penalty."""
         return round(sum(f.score for f in self.functions), 2)
+
+    @property
+    def score(self) -> float:
+        return round(self.raw_score * (1.0 - self.penalty), 2)
 
     @property
     def max_score(self) -> float:
@@ -263,3 +273,16 @@ def grade(
         notes=notes,
         isolation_gaps=run.gaps,
     )
+
+
+def with_late_policy(
+    result: GradeResult, policy: LatePolicy, submitted: dt.datetime, due: dt.datetime | None = None
+) -> GradeResult:
+    """``result`` for a submission made at ``submitted`` (never the grading time), late
+    against ``due`` (else the policy's own due date)."""
+    days = policy.days_late(submitted, due)
+    if days == 0:
+        return result
+    penalty = policy.penalty(days)
+    note = f"submitted {days} day{'s' if days > 1 else ''} late: {penalty:.0%} off the score"
+    return replace(result, late_days=days, penalty=penalty, notes=(*result.notes, note))

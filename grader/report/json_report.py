@@ -7,7 +7,8 @@ Schema ``layergrade.result/1`` (fields are only ever added within a version):
   container or processes), ``isolation_gaps`` (what it could not take away here:
   "network", or a resource limit the platform lacks), ``sandboxed`` (isolated enough for
   hidden cases: bubblewrap or container), ``cases``
-  (the splits graded), ``score``, ``max_score``, ``seconds``
+  (the splits graded), ``score`` (after any late penalty), ``max_score``, ``seconds``,
+  ``late_days`` and ``penalty`` (the fraction of the score the late policy took)
 - ``import_error``: null, or {status, message, line, file, traceback}
 - ``functions``: list of {name, score, max_score, status (pass|partial|fail|missing),
   feedback, worst_rel_error {output: float}, cases}
@@ -86,6 +87,8 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
         "sandboxed": result.sandboxed,
         "isolation": result.isolation,
         "isolation_gaps": list(result.isolation_gaps),
+        "late_days": result.late_days,
+        "penalty": result.penalty,
         "cases": list(result.splits),
         "score": result.score,
         "max_score": result.max_score,

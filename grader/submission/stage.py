@@ -54,7 +54,13 @@ class Submission:
     notes: tuple[str, ...] = ()
 
 
+# Where the course's own layout keeps the module: preferred when a folder holds several.
+COURSE_LAYOUT = ("cs231n", "layers.py")
+
+
 def find_module_file(root: Path, wanted: str | None, budget: Budget) -> Path:
+    """The layers module of the folder ``root``: the one named, the only one, or, among
+    several, the one in the course's layout (cs231n/layers.py) when exactly one is."""
     if wanted:
         path = root / wanted
         if not path.is_file():
@@ -75,6 +81,9 @@ def find_module_file(root: Path, wanted: str | None, budget: Budget) -> Path:
             f"no layers.py found in {root}.\nHint: submit the folder that contains "
             "cs231n/layers.py, or name the file with --module PATH."
         )
+    course = [p for p in candidates if p.relative_to(root).parts[-2:] == COURSE_LAYOUT]
+    if len(candidates) > 1 and len(course) == 1:
+        return course[0]
     if len(candidates) > 1:
         listing = "\n".join(f"  {p.relative_to(root)}" for p in candidates)
         raise SubmissionError(
@@ -273,10 +282,18 @@ def stage_into(
     module_file = find_module_file(top, module, budget)
     root, place, dotted = import_root(module_file, top)
     copy_python_tree(root, code / place, budget)
+    notes = (note,) if note else ()
+    others = [p for p in find(top, "layers.py", budget) if p != module_file] if not module else []
+    if others:
+        also = ", ".join(str(p.relative_to(top)) for p in others[:5])
+        notes += (
+            f"graded {module_file.relative_to(top)} (the course's layout); also found {also}: "
+            "name another with --module",
+        )
     return Submission(
         path=path,
         source=code,
         module=dotted,
         module_file=str(module_file.relative_to(top)),
-        notes=(note,) if note else (),
+        notes=notes,
     )
