@@ -343,3 +343,17 @@ def test_without_groups_memfd_is_denied(tmp_path: Path) -> None:
     assert loss["score"] == 0
     assert "PermissionError" in loss["feedback"], loss["feedback"]
     assert_full_marks(report, "softmax_loss")
+
+
+@pytest.mark.cgroups
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ISOLATIONS[:2])
+def test_a_case_that_kills_its_worker_costs_that_case_only(tmp_path: Path, isolation: str) -> None:
+    rubric = write_rubric(tmp_path)
+    sub = build_submission(tmp_path, hostile("kill_worker"))
+    result = grade(sub, rubric, "--isolation", isolation, "--cases", "public")
+    forward = function(result, "affine_forward")
+    # Two public cases: the seed one is lost with its worker, the other passes.
+    assert forward["score"] == 5, forward["feedback"]
+    assert "the worker process died" in forward["feedback"]
+    assert_full_marks(result, "affine_forward")

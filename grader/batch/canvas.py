@@ -33,7 +33,7 @@ class CanvasFile:
 
 def parse(path: Path) -> CanvasFile | None:
     match = CANVAS_NAME.match(path.name)
-    if match is None or not path.is_file():
+    if match is None or match["file"] in (".", "..") or not path.is_file():
         return None
     name = RENAMED.sub("", match["file"])
     return CanvasFile(path, match["user"], int(match["submission"]), name, bool(match["late"]))

@@ -93,7 +93,7 @@ def bwrap_args(
     """The bubblewrap command line up to the interpreter, and the in-sandbox paths.
     ``extra`` are packages to show beside numpy (what executing a notebook needs)."""
     py = f"{MOUNT}/py"
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
     args = [bwrap, "--die-with-parent", "--new-session", "--clearenv", *namespace_flags(bwrap)]
     args += ["--ro-bind", "/usr", "/usr"]
     for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
@@ -107,14 +107,14 @@ def bwrap_args(
         args += ["--perms", "0755", "--dir", d]
     args += ["--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     args += ["--ro-bind", str(runtime.executable), f"{py}/bin/python3"]
-    args += ["--ro-bind", str(runtime.stdlib), f"{py}/lib/{version}"]
+    args += ["--ro-bind", str(runtime.stdlib), f"{py}/lib/{python}"]
     env = worker_env(home="/tmp")
     if runtime.libpython is not None:
         args += ["--ro-bind", str(runtime.libpython), f"{py}/lib/{runtime.libpython.name}"]
         env["LD_LIBRARY_PATH"] = f"{py}/lib"
     # Hide every site folder that the binds above expose (the stdlib's own, and any under
     # /usr): an empty read-only tmpfs over each. The folders exist (discover_runtime).
-    for d in hidden_site_paths(runtime, f"{py}/lib/{version}"):
+    for d in hidden_site_paths(runtime, f"{py}/lib/{python}"):
         args += ["--size", "4096", "--tmpfs", d, "--remount-ro", d]
     args += ["--ro-bind", str(runtime.numpy_dir), f"{MOUNT}/site/numpy"]
     if runtime.numpy_libs is not None:

@@ -92,3 +92,17 @@ def open_to_group(folder: Path, gid: int) -> None:
     its owner: the submission's staged code, for its own worker alone."""
     os.chown(folder, -1, gid)
     os.chmod(folder, 0o750)
+
+
+def remove_owned(folder: Path, uid: int) -> None:
+    """Delete what ``uid`` left directly in ``folder`` (the machine's /dev/shm, shared
+    without bubblewrap: a file there would outlive the worker, charged to the next
+    one's memory and readable by it)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)

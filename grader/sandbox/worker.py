@@ -33,7 +33,7 @@ from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, SandboxError, TransportError
 from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
 from grader.sandbox.cgroups import SlotGroup, slot_group
-from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim
+from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim, remove_owned
 from grader.sandbox.environment import rlimits, worker_env
 from grader.sandbox.inside.processes import have_proc
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
@@ -135,8 +135,6 @@ class Worker:
         """Start a worker for the staged ``submission``: for its module, or for the
         notebook whose code cells it lists."""
         source, module, cells = submission.source, submission.module, submission.cells
-        req_r, self.req_w = os.pipe()
-        res_r, res_w = os.pipe()
         root = os.geteuid() == 0
         self.uid = config.uid if root else None
         if root and self.uid is None:
@@ -150,7 +148,6 @@ class Worker:
         # Where no group counts memfd files, the filter denies them.
         program = filter_program(deny_memfd=config.group is None)
         self.filtered: bool | None = program is not None and config.mode == "bubblewrap"
-        filter_fd = filter_pipe(program) if program is not None else None
         self.limits_skipped: tuple[str, ...] = ()
         nproc = worker_processes(limits, self.uid)
         # What this worker's isolation lacks whatever the worker reports: the machine's
@@ -167,8 +164,6 @@ class Worker:
             extra = notebook_site() if cells else ()
             mounts = Mounts(job.path, source)
             argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
-            if filter_fd is not None:
-                argv[1:1] = ["--seccomp", str(filter_fd)]
             env = None
         else:
             argv = [str(config.runtime.executable)]
@@ -185,6 +180,15 @@ class Worker:
                 os.chown(self.tmp, self.uid, self.uid)
             home = str(self.tmp or source)
             env = dict(worker_env(home=home), TMPDIR=home)
+        if config.group is not None:
+            config.group.set_limits(limits)
+            self.oom_kills = config.group.oom_kills()
+        # The descriptors last: nothing that can fail stands between them and the worker.
+        req_r, self.req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        filter_fd = filter_pipe(program) if program is not None else None
+        if filter_fd is not None and config.mode == "bubblewrap":
+            argv[1:1] = ["--seccomp", str(filter_fd)]
         settings: dict[str, Any] = {
             "req_fd": req_r,
             "res_fd": res_w,
@@ -213,9 +217,7 @@ class Worker:
         argv += ["-I", "-S", "-B", "-u", "-c", BOOTSTRAP]
         argv += [f"{paths.job}/{LIB}", paths.site, json.dumps(settings)]
         if config.group is not None:
-            config.group.set_limits(limits)
             argv = config.group.launcher() + argv
-            self.oom_kills = config.group.oom_kills()
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -227,10 +229,16 @@ class Worker:
                 env=env,
                 cwd=str(source) if config.mode != "bubblewrap" else None,
             )
+        except BaseException:
+            os.close(self.req_w)
+            os.close(res_r)
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         finally:
-            for fd in (req_r, res_w, filter_fd):
-                if fd is not None:
-                    os.close(fd)
+            for child_end in (req_r, res_w, filter_fd):
+                if child_end is not None:
+                    os.close(child_end)
         self.reader = Reader(res_r)
         self.output = bytearray()
         self.output_dropped = 0
@@ -284,20 +292,27 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        if self.group is not None and not self.group.clear(TEARDOWN_SECONDS, self.group_members):
-            raise SandboxError(
-                f"processes of {self.group.folders['pids']} outlived {TEARDOWN_SECONDS:g} s of "
-                "SIGKILL: the next worker would share its limits; stopping"
-            )
         # Killing bubblewrap ends the pid namespace, but the kernel tears its processes
         # down asynchronously; without bubblewrap, nothing ends a process that left the
         # worker's session. The uid is this grader's alone: end and reap all of its
-        # processes, so the next worker starts from zero (and none holds the output pipe).
+        # processes (zombies of cases the worker never reaped included), so the next
+        # worker starts from zero (and none holds the output pipe).
         if self.uid is not None and not clear_uid(self.uid, TEARDOWN_SECONDS):
             raise SandboxError(
                 f"processes of worker uid {self.uid} outlived {TEARDOWN_SECONDS:g} s of "
                 "SIGKILL: its next worker would share them; stopping"
             )
+        # Then what is left in the group: bubblewrap's own (root's) processes.
+        self.group_members.discard(self.proc.pid)  # reaped by Popen already
+        if self.group is not None:
+            if not self.group.clear(TEARDOWN_SECONDS, self.group_members):
+                raise SandboxError(
+                    f"processes of {self.group.folders['pids']} outlived {TEARDOWN_SECONDS:g} "
+                    "s of SIGKILL: the next worker would share its limits; stopping"
+                )
+            self.group_members.clear()
+        if self.uid is not None and self.tmp is not None:
+            remove_owned(Path("/dev/shm"), self.uid)
         self._drain.join(timeout=5)
 
     def close(self, finished: bool = False) -> None:

@@ -27,7 +27,8 @@ from .calls import CallError, NotTested, error_message, result_message, run_call
 from .frames import MALFORMED, encode_message, message_length, write_message
 
 # Bound before any student code runs, which may replace the os module's functions.
-_fork, _exit = os.fork, os._exit
+_fork, _exit, _wait4 = os.fork, os._exit, os.wait4
+_setrlimit = resource.setrlimit
 # Above any descriptor a worker holds (its RLIMIT_NOFILE is 64).
 MAX_FD = 1 << 16
 
@@ -75,9 +76,7 @@ class Child:
                 os.closerange(w + 1, MAX_FD)
                 # Its own process group, so that what the case starts can be ended with it.
                 os.setpgid(0, 0)
-                limit_cpu(seconds)
-                first_to_go()
-                run_child(namespace, case, inputs, w)
+                run_child(namespace, case, inputs, w, seconds)
         os.close(w)
         self.fd = r
 
@@ -109,7 +108,7 @@ class Child:
         if self.complete:
             answered.append(self.pid)
             return bytes(self.data)
-        _, status, usage = os.wait4(self.pid, 0)
+        _, status, usage = _wait4(self.pid, 0)
         if self.malformed:
             return encode_message(
                 dict(base, status="error", error="the case sent a garbled answer")
@@ -132,7 +131,7 @@ def limit_cpu(seconds: float) -> None:
     """At ``seconds`` of CPU time the kernel sends SIGXCPU, a second later SIGKILL."""
     soft = max(1, math.ceil(seconds))
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        _setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
 
 
 def first_to_go() -> None:
@@ -143,11 +142,17 @@ def first_to_go() -> None:
 
 
 def run_child(
-    namespace: Mapping[str, Any], case: Mapping[str, Any], inputs: Mapping[str, np.ndarray], w: int
+    namespace: Mapping[str, Any],
+    case: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    w: int,
+    seconds: float,
 ) -> None:
     """The child's side: run the case, write one message, exit. Never returns."""
     mutated: list[str] = []
     try:
+        limit_cpu(seconds)
+        first_to_go()
         header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
         header["mutated"] = mutated
     except NotTested as exc:

@@ -104,6 +104,10 @@ def install_filter(program: bytes) -> bool:
     forbidden first (forbid_privilege_gain)."""
     if not LINUX or not program or len(program) % 8:
         return False
+    # The filter covers the calling thread (and what it starts) only: the worker has no
+    # other thread yet (one BLAS thread, see environment.py); refuse rather than leave one.
+    if len(os.listdir("/proc/self/task")) != 1:
+        return False
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
     libc = ctypes.CDLL(None, use_errno=True)
