@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import traceback
 from pathlib import Path
 
 from grader.api import grade_one, isolation_slots
+from grader.batch.store import write_atomic
 from grader.config.late import timestamp
 from grader.config.rubric import load_rubric
 from grader.errors import RubricError, SubmissionError
@@ -85,12 +84,8 @@ def write_results(root: Path, data: dict[str, object]) -> Path:
     """Write results.json atomically (Gradescope may read it as soon as we exit)."""
     folder = root / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".results-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
     path = folder / "results.json"
-    os.replace(temp, path)
-    os.chmod(path, 0o644)
+    write_atomic(path, json.dumps(data, indent=1))
     return path
 
 

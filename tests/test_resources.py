@@ -144,6 +144,19 @@ def test_v1_group_limits(tmp_path: Path) -> None:
     assert not any(folder.parent.exists() for folder in group.folders.values())
 
 
+def test_a_slots_limits_are_written_once_while_they_stay_the_same(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    group = SlotGroup(Hierarchy(2, dict.fromkeys(("cpu", "memory", "pids"), own)), "slot-7")
+    memory = group.folders["memory"] / "memory.max"
+    group.set_limits(Limits(group_memory_mb=300))
+    memory.write_text("changed behind our back")
+    group.set_limits(Limits(group_memory_mb=300))  # the next worker, same rubric
+    assert memory.read_text() == "changed behind our back"
+    group.set_limits(Limits(group_memory_mb=200))  # another rubric
+    assert memory.read_text() == str(200 << 20)
+
+
 def test_v2_group_limits_and_oom_count(tmp_path: Path) -> None:
     own = tmp_path / "own"
     own.mkdir()

@@ -15,7 +15,7 @@ import json
 from grader.config.choices import Split
 from grader.grading.score import FunctionResult, GradeResult
 from grader.report.hygiene import plain
-from grader.report.student import summary
+from grader.report.student import could_not_run, summary
 
 VISIBILITY: dict[Split, str] = {"public": "visible", "hidden": "after_published"}
 OUTPUT_CHARS = 8_000
@@ -61,11 +61,8 @@ def function_tests(function: FunctionResult) -> list[dict[str, object]]:
 
 def to_dict(result: GradeResult) -> dict[str, object]:
     tests = [test for function in result.functions for test in function_tests(function)]
-    lines = [summary(result)]
-    if result.import_failure is not None:
-        failure = result.import_failure
-        where = f" (line {failure.line})" if failure.line else ""
-        lines.insert(0, f"Your code could not run: {failure.message}{where}")
+    failed = could_not_run(result)
+    lines = [summary(result)] if failed is None else [failed, summary(result)]
     lines += [f"Note: {note}" for note in result.notes]
     return {
         "score": result.score,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.grading.score import GradeResult
 from grader.report.hygiene import plain
-from grader.report.student import summary
+from grader.report.student import could_not_run, summary
 
 
 def cell(text: str) -> str:
@@ -18,8 +18,9 @@ def render(result: GradeResult, verbose: bool = False) -> str:
         "",
         plain(summary(result)),
     ]
-    if result.import_failure is not None:
-        lines += ["", f"**Your code could not run:** {cell(result.import_failure.message)}"]
+    failed = could_not_run(result)
+    if failed is not None:
+        lines += ["", f"**{cell(failed)}**"]
     lines += ["", "| Function | Points | Status | What to fix |", "|---|---:|---|---|"]
     for f in result.functions:
         fix = "" if f.status == "pass" else cell(f.reason)

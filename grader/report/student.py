@@ -40,11 +40,19 @@ def summary(result: GradeResult) -> str:
     )
 
 
+def could_not_run(result: GradeResult) -> str | None:
+    """Why the student's code could not be loaded at all, or None."""
+    f = result.import_failure
+    if f is None:
+        return None
+    where = f" ({f.file}, line {f.line})" if f.line else ""
+    return f"Your code could not run: {f.message}{where}"
+
+
 def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
-    if result.import_failure is not None:
-        f = result.import_failure
-        where = f" ({f.file}, line {f.line})" if f.line else ""
-        console.print(shown(f"Your code could not run: {f.message}{where}", style="bold red"))
+    failed = could_not_run(result)
+    if failed is not None:
+        console.print(shown(failed, style="bold red"))
     else:
         first = next((f for f in result.functions if f.status != "pass"), None)
         if first is not None:

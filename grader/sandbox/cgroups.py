@@ -148,6 +148,8 @@ class SlotGroup:
         parents = {c: own / f"{PREFIX}{os.getpid()}" for c, own in hierarchy.own.items()}
         self.folders = {c: parent / name for c, parent in parents.items()}
         self.created: list[Path] = []
+        # The limits last written: every worker of a slot usually has the same ones.
+        self.limited: Limits | None = None
         try:
             for controller in CONTROLLERS:
                 for folder in (parents[controller], self.folders[controller]):
@@ -162,7 +164,10 @@ class SlotGroup:
         atexit.register(self.remove)
 
     def set_limits(self, limits: Limits) -> None:
-        """Limit the group for a worker graded under ``limits`` (a rubric's)."""
+        """Limit the group for a worker graded under ``limits`` (a rubric's); nothing to
+        write when they are the slot's last ones."""
+        if limits == self.limited:
+            return
         memory = limits.group_memory_mb << 20
         processes = limits.processes + OVERHEAD_PROCESSES
         cpu, mem, pids = (self.folders[c] for c in CONTROLLERS)
@@ -172,6 +177,7 @@ class SlotGroup:
             if (mem / "memory.swap.max").exists():
                 write(mem / "memory.swap.max", 0)
             write(pids / "pids.max", processes)
+            self.limited = limits
             return
         write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
         write(cpu / "cpu.cfs_quota_us", CPU_PERIOD_US)
@@ -186,6 +192,7 @@ class SlotGroup:
         for path, value in steps:
             write(path, value)
         write(pids / "pids.max", processes)
+        self.limited = limits
 
     def procs_files(self) -> list[Path]:
         return list(dict.fromkeys(folder / "cgroup.procs" for folder in self.folders.values()))
