@@ -249,15 +249,30 @@ def batch_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", type=Path, help="folder or .zip of student entries")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel slots")
-    p.add_argument("--roster", type=Path, help="CSV with id and name columns")
+    p.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with id and name columns, or a Canvas gradebook export",
+    )
+    p.add_argument(
+        "--overrides",
+        type=Path,
+        metavar="CSV",
+        help="per student: id, and any of file (which file to grade), submitted_at, due",
+    )
     p.add_argument("--force", action="store_true", help="regrade even what is unchanged")
-    p.add_argument("--canvas", metavar="ASSIGNMENT", help="write gradebook.csv for Canvas")
+    p.add_argument(
+        "--canvas",
+        metavar="COLUMN",
+        help="also write canvas.csv, Canvas's gradebook import, with this assignment column",
+    )
     add_grading_options(p, staff=True)
     return p
 
 
 def run_batch(argv: list[str]) -> int:
     from grader.batch import terminal as class_terminal
+    from grader.batch.roster import load_overrides, load_roster
     from grader.batch.runner import grade_class
 
     args = batch_parser().parse_args(argv)
@@ -267,6 +282,9 @@ def run_batch(argv: list[str]) -> int:
     if not args.submissions.exists():
         raise UsageError(f"{args.submissions} does not exist.")
     rubric = chosen_rubric(args)
+    # Read before any grading: a mistake in them stops the batch before it starts.
+    roster = load_roster(args.roster)
+    overrides = load_overrides(args.overrides)
     splits = chosen_splits(args, rubric)
     mode = chosen_isolation(args, student=False, hidden="hidden" in splits)
     # In a container, other students' submissions and results must be unreadable too.
@@ -294,7 +312,7 @@ def run_batch(argv: list[str]) -> int:
         err.print(shown(line))
 
     with bar if err.is_terminal else contextlib.nullcontext():
-        summary, counts, _ = grade_class(
+        summary, counts, entries = grade_class(
             args.submissions,
             args.output,
             rubric,
@@ -302,12 +320,34 @@ def run_batch(argv: list[str]) -> int:
             configs,
             vectors_digest=digest,
             options=source_options(args),
-            roster_path=args.roster,
+            roster=roster,
+            overrides=overrides,
             force=args.force,
             canvas=args.canvas,
             progress=progress,
         )
     class_terminal.render(summary, Console())
+    strays = sorted({roster.canonical(s) for s in overrides} - {e.student for e in entries})
+    if strays:
+        err.print(
+            shown(
+                f"grade batch: the overrides name students without a submission: "
+                f"{', '.join(strays)}",
+                style="yellow",
+            )
+        )
+    untimed = [e.student for e in entries if e.marked_late and e.submitted is None]
+    if untimed and rubric.late.penalty_per_day:
+        # Canvas's download names a late file but not its time: the penalty needs the time.
+        err.print(
+            shown(
+                f"grade batch: Canvas marks {len(untimed)} submission(s) late "
+                f"({', '.join(untimed[:5])}{', ...' if len(untimed) > 5 else ''}) without "
+                "their time, so no late penalty was applied.\nHint: give their submitted_at "
+                "in an --overrides file (Canvas shows it on each submission).",
+                style="yellow",
+            )
+        )
     err.print(
         f"graded {counts['graded']}, unchanged {counts['unchanged']}, errors {counts['errors']}",
         highlight=False,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from batch_support import report_table
 from classroom import (
     AT_LEAST,
     ERRORS,
@@ -75,7 +76,7 @@ def functions(rubric: Path) -> list[str]:
 
 def header(rubric: Path) -> list[str]:
     """The gradebook's columns for ``rubric``."""
-    return ["student", "name", "total", *functions(rubric), "status", "reason"]
+    return ["student", "name", "total", *functions(rubric), "late_days", "status", "reason"]
 
 
 def safe(student: str) -> str:
@@ -244,7 +245,7 @@ def test_every_student_gets_the_expected_total(klass: Klass, graded: Run) -> Non
     assert by_id["hostile_read_vectors"]["affine_forward"] in ("0", "0.0")
 
     absent = by_id[ABSENT]
-    assert absent["status"] == "missing" and float(absent["total"]) == 0
+    assert absent["status"] == "missing" and absent["total"] == ""
     assert absent["name"] == roster_name(ABSENT)
 
 
@@ -438,24 +439,26 @@ def test_killed_run_resumes_to_the_same_gradebook(klass: Klass, graded: Run) -> 
     assert resumed.gradebook() == graded.gradebook()
 
 
-def test_canvas_gradebook(klass: Klass, graded: Run) -> None:
+def test_canvas_import_is_its_own_file(klass: Klass, graded: Run) -> None:
     out = klass.folder.parent / "out-canvas"
     shutil.copytree(graded.out, out)
     assignment = "Assignment 2, modular layers"
     canvas = batch(klass, out, "--canvas", assignment)
     assert canvas.counts()[0] == 0
-    columns, rows = read_gradebook(out / "gradebook.csv")
+    # gradebook.csv keeps every column; canvas.csv has Canvas's.
+    assert (out / "gradebook.csv").read_bytes() == graded.gradebook()
+    columns, rows = read_gradebook(out / "canvas.csv")
     assert columns == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment]
     _, plain = read_gradebook(graded.out / "gradebook.csv")
-    by_id = {r["ID"]: r for r in rows if r["ID"]}
+    by_id = {r["ID"]: r for r in rows}
+    assert set(by_id) == {r["student"] for r in plain}
     for row in plain:
         student = row["student"]
-        if row["status"] == "missing" and student not in by_id:
-            continue
-        assert float(by_id[student][assignment] or 0) == float(row["total"]), student
+        # A student who handed nothing in stays blank: Canvas leaves the cell ungraded.
+        assert by_id[student][assignment] == row["total"], student
         if student != UNLISTED:
             assert by_id[student]["Student"] == roster_name(student)
-    assert set(klass.students) <= set(by_id)
+    assert by_id[ABSENT][assignment] == ""
 
 
 # report.html ----------------------------------------------------------------------------
@@ -521,6 +524,28 @@ def test_report_is_self_contained(graded: Run) -> None:
     check_page(Page(text))
     for url in re.findall(r"url\(\s*['\"]?([^'\")]*)", text) + re.findall(r"@import\s+(\S+)", text):
         assert url.startswith(("data:", "#")), url
+
+
+def test_report_lists_every_student_with_their_feedback(klass: Klass, graded: Run) -> None:
+    rows = report_table(graded.out).by_student()
+    _, book = read_gradebook(graded.out / "gradebook.csv")
+    # The same students as the gradebook, roster gaps included, with the same totals.
+    assert set(rows) == {r["student"] for r in book}
+    for r in book:
+        row = rows[r["student"]]
+        assert (row["total"], row["status"]) == (r["total"], r["status"]), r["student"]
+    assert rows[ABSENT]["status"] == "missing"
+    assert "no submission" in rows[ABSENT]["first to fix"]
+    for student in ERRORS:
+        assert rows[student]["first to fix"], student
+    # Every graded or failed submission links to its feedback, which is on disk.
+    table = report_table(graded.out)
+    links = {r.cells[0]: r.links for r in table.rows[1:]}
+    assert links[ABSENT] == []
+    for student in klass.students:
+        assert len(links[student]) == 2, student
+        for link in links[student]:
+            assert (graded.out / link).is_file(), (student, link)
 
 
 def chromium() -> str:
@@ -630,8 +655,9 @@ def test_roster_saved_by_a_spreadsheet(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, rows = read_gradebook(out / "gradebook.csv")
-    got = {r["student"]: (r["name"], float(r["total"]), r["status"]) for r in rows}
-    assert got == {"alice": ("Alice Ärmel", FULL, "graded"), "bob": ("Bob B", 0.0, "missing")}
+    # Bob handed nothing in: a blank, not a zero (no grade is not a failing grade).
+    got = {r["student"]: (r["name"], r["total"], r["status"]) for r in rows}
+    assert got == {"alice": ("Alice Ärmel", f"{FULL:g}", "graded"), "bob": ("Bob B", "", "missing")}
 
 
 def bad_rubric(folder: Path) -> Path:

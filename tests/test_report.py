@@ -80,5 +80,5 @@ def test_student_text_in_plots_is_not_read_as_mathematics() -> None:
         reasons=(("could not run: $\\undefinedcmd$", 1),), slowest=(("a", 0.1),), failed=(),
         totals={"a": 0.0}, seconds={"a": 0.1},
     )  # fmt: skip
-    page = html.render(summary, "class")
+    page = html.render(summary, "class", [], {})
     assert page.count("data:image/png;base64,") == 4

@@ -1,9 +1,11 @@
 """A class as it arrives: one entry per student (a folder, a .py, an .ipynb or a .zip),
-in a folder or a zip of one; the student id is the entry's name without its extension."""
+in a folder or a zip of one; the student id is the entry's name without its extension.
+A Canvas download (canvas.py) or a Gradescope export (gradescope.py) is recognised and
+mapped to the platform's students."""
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import hashlib
 import math
 import os
@@ -13,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.batch.canvas import canvas_download, student_path
+from grader.batch.gradescope import submitters
+from grader.batch.roster import Override
 from grader.errors import SubmissionError
 from grader.submission.archive import extract_zip
 from grader.submission.budget import Budget
@@ -31,6 +35,34 @@ class Entry:
     # The names of every entry with this student's id, when there are several: none of
     # them is graded (which one the student meant is theirs to say).
     clash: tuple[str, ...] = ()
+    # What the platform says: the student's name, when they submitted, whether it marks
+    # the submission late (Canvas, whose download carries no time).
+    name: str | None = None
+    submitted: dt.datetime | None = None
+    marked_late: bool = False
+    # Staff decisions from the overrides file: which file to grade, their own deadline.
+    module: str | None = None
+    due: dt.datetime | None = None
+
+    def overridden(self, override: Override) -> Entry:
+        """This entry with what staff decided for the student."""
+        path, module = self.path, override.file
+        if module is not None:
+            if not (self.path / module).is_file():
+                raise SubmissionError(
+                    f"the overrides name {module} for {self.student}, but their entry "
+                    f"{self.path.name} has no such file.\nHint: give the path inside their "
+                    "entry, such as cs231n/layers.py."
+                )
+            if module.endswith(".ipynb"):
+                path, module = self.path / module, None
+        return replace(
+            self,
+            path=path,
+            module=module,
+            submitted=override.submitted or self.submitted,
+            due=override.due,
+        )
 
 
 def safe_id(student: str) -> str:
@@ -61,10 +93,25 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
     if canvas is not None:
         # Written after the listing: the scratch folder may be where the class was unpacked.
         folder = scratch / "canvas-students"
-        return [Entry(user, student_path(files, folder)) for user, files in canvas.items()]
+        return [
+            Entry(user, student_path(files, folder), marked_late=any(f.late for f in files))
+            for user, files in canvas.items()
+        ]
+    exported = submitters(submissions)
+    if exported is None:
+        candidates = [Entry(student_id(p), p) for p in listed]
+    else:
+        folders = {p.name: p for p in listed if p.is_dir()}
+        candidates = [
+            Entry(s.student, folders[s.folder], name=s.name, submitted=s.submitted)
+            for s in exported
+            if s.folder in folders
+        ]
+        # A folder the metadata does not list is still a submission, under its own name.
+        named = {s.folder for s in exported}
+        candidates += [Entry(n, p) for n, p in folders.items() if n not in named]
     by_id: dict[str, list[Entry]] = {}
-    for p in listed:
-        entry = Entry(student_id(p), p)
+    for entry in candidates:
         by_id.setdefault(safe_id(entry.student), []).append(entry)
     return [
         same[0] if len(same) == 1 else replace(same[0], clash=tuple(e.path.name for e in same))
@@ -101,18 +148,3 @@ def content_hash(path: Path, budget: Budget) -> str:
         else:
             part(b"D" if stat.S_ISDIR(info.st_mode) else b"O", b"")
     return digest.hexdigest()
-
-
-def load_roster(path: Path | None) -> dict[str, str]:
-    """Student id to name, from a CSV with the columns id and name (none: no roster)."""
-    if path is None:
-        return {}
-    try:
-        # utf-8-sig: spreadsheets often save CSV with a byte order mark.
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as exc:
-        raise SubmissionError(f"cannot read the roster {path}: {exc.strerror}") from None
-    if not rows or "id" not in rows[0] or "name" not in rows[0]:
-        raise SubmissionError(f"{path}: a roster needs a header with the columns id and name.")
-    return {row["id"].strip(): row["name"].strip() for row in rows if row.get("id")}

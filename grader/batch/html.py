@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -15,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from grader.batch.entries import safe_id  # noqa: E402
+from grader.batch.records import StudentRecord  # noqa: E402
 from grader.batch.summary import ClassSummary  # noqa: E402
 from grader.report.hygiene import plain  # noqa: E402
 
@@ -23,6 +26,27 @@ body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; 
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; } td, th { padding: 0.2em 0.8em; text-align: left; }
 tr:nth-child(even) { background: #f3f3f3; } img { max-width: 100%; }
+th.sort { cursor: pointer; text-decoration: underline dotted; }
+td.num { text-align: right; } tr.error td, tr.missing td { color: #a00; }
+"""
+# Clicking a column's heading sorts the students by it (numbers as numbers); again, the
+# other way round. The page works without it.
+SORT = """
+document.querySelectorAll("table.students th").forEach((th, col) => {
+  th.classList.add("sort");
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const up = th.dataset.order !== "up";
+    th.dataset.order = up ? "up" : "down";
+    const key = (row) => row.cells[col].dataset.value ?? row.cells[col].textContent;
+    const rows = Array.from(body.rows).sort((a, b) => {
+      const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+      const order = isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny;
+      return up ? order : -order;
+    });
+    rows.forEach((row) => body.appendChild(row));
+  });
+});
 """
 
 
@@ -79,7 +103,39 @@ def escape(text: str) -> str:
     return html.escape(plain(text))
 
 
-def render(summary: ClassSummary, title: str) -> str:
+def students(records: Sequence[StudentRecord], roster: Mapping[str, str]) -> str:
+    """One row per student: total, days late, status, what to fix first and links to their
+    feedback; a roster student without a submission has a row too, marked missing."""
+    rows = []
+    for r in sorted(records, key=lambda r: r.student):
+        days = r.report.get("late_days", 0) if r.report else 0
+        feedback = f"feedback/{html.escape(safe_id(r.student), quote=True)}"
+        links = f'<a href="{feedback}.txt">text</a> <a href="{feedback}.md">Markdown</a>'
+        rows.append(
+            f'<tr class="{r.status}"><td>{escape(r.student)}</td><td>{escape(r.name or "")}</td>'
+            f'<td class="num">{r.score:g}</td><td class="num">{days or ""}</td>'
+            f"<td>{r.status}</td><td>{escape(r.reason)}</td><td>{links}</td></tr>"
+        )
+    for student in sorted(set(roster) - {r.student for r in records}):
+        rows.append(
+            f'<tr class="missing"><td>{escape(student)}</td><td>{escape(roster[student])}</td>'
+            '<td class="num" data-value="-1"></td><td></td><td>missing</td>'
+            "<td>in the roster, no submission</td><td></td></tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("student", "name", "total", "days late", "status", "first to fix", "feedback")
+    )
+    body = "".join(rows)
+    return f'<table class="students"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def render(
+    summary: ClassSummary,
+    title: str,
+    records: Sequence[StudentRecord],
+    roster: Mapping[str, str],
+) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{100 * f.pass_rate:.0f}%</td><td>{f.mean:g}</td></tr>"
         for name, f in summary.functions.items()
@@ -97,5 +153,7 @@ mean {summary.mean:g}, median {summary.median:g} of {summary.max_score:g} points
 <h2>Most frequent mistakes</h2>{mistakes(summary)}
 <h2>Time per submission</h2>{timing(summary)}
 <h2>Not gradable</h2><ul>{failed}</ul>
+<h2>Students</h2>{students(records, roster)}
+<script>{SORT}</script>
 </body></html>
 """

@@ -20,18 +20,21 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from grader import __version__
 from grader.api import grade_submission
-from grader.batch.entries import Entry, content_hash, find_entries, load_roster
-from grader.batch.gradebook import gradebook
+from grader.batch.entries import Entry, content_hash, find_entries
+from grader.batch.gradebook import canvas_import, gradebook
 from grader.batch.records import StudentRecord
+from grader.batch.roster import Override, Roster
 from grader.batch.store import ResultStore, write_atomic
 from grader.batch.summary import ClassSummary, summarise
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
 from grader.errors import SandboxError, SubmissionError, host_failure
+from grader.grading.score import with_late_policy
 from grader.report import json_report, markdown, terminal
 from grader.report.hygiene import plain
 from grader.sandbox.job import Job
@@ -80,7 +83,10 @@ class Batch:
         else:
             # Not the entry's name: twins who hand in the same bytes get the same key.
             contents = content_hash(entry.path, budget)
-        return hashlib.sha256((self.base + contents).encode()).hexdigest()
+        # What staff and the platform said about it: the file to grade, and the times.
+        times = [t.isoformat() if t else "" for t in (entry.submitted, entry.due)]
+        decided = json.dumps([entry.module, *times])
+        return hashlib.sha256((self.base + contents + decided).encode()).hexdigest()
 
     def grade(
         self,
@@ -106,15 +112,17 @@ class Batch:
                     f"several entries are this student's: {', '.join(entry.clash)}.\nHint: "
                     "keep one of them and grade again."
                 )
-            result = grade_submission(
-                entry.path,
-                self.rubric,
-                self.cases,
-                config,
-                job,
-                options=self.options,
-                in_class=True,
+            options = (
+                self.options
+                if entry.module is None
+                else replace(self.options, module=entry.module, source="module")
             )
+            result = grade_submission(
+                entry.path, self.rubric, self.cases, config, job, options=options, in_class=True
+            )
+            if entry.submitted is not None:
+                # The student's own time (the platform's, or the overrides'), never now.
+                result = with_late_policy(result, self.rubric.late, entry.submitted, entry.due)
             # Students see their entry's name, not where the class lies on this machine.
             result = replace(result, submission=entry.path.name)
             report = scrub(json_report.to_dict(result), self.root)
@@ -163,7 +171,7 @@ class Batch:
     def run(
         self,
         entries: Sequence[Entry],
-        roster: Mapping[str, str],
+        names: Mapping[str, str],
         force: bool,
         progress: Progress,
     ) -> tuple[list[StudentRecord], Counter[str]]:
@@ -193,7 +201,9 @@ class Batch:
                 todo.append((entry, key, unreadable))
         with Job(self.cases) as job, ThreadPoolExecutor(self.parallel) as pool:
             futures = [
-                pool.submit(self.grade, entry, key, roster.get(entry.student), job, unreadable)
+                pool.submit(
+                    self.grade, entry, key, names.get(entry.student, entry.name), job, unreadable
+                )
                 for entry, key, unreadable in todo
             ]
             try:
@@ -231,24 +241,45 @@ def grade_class(
     *,
     vectors_digest: str,
     options: SourceOptions,
-    roster_path: Path | None = None,
+    roster: Roster | None = None,
+    overrides: Mapping[str, Override] = MappingProxyType({}),
     force: bool = False,
     canvas: str | None = None,
     progress: Progress = lambda record, done, total: None,
 ) -> tuple[ClassSummary, Counter[str], list[Entry]]:
-    """Grade every entry of ``submissions`` into ``outdir``; return (summary, counts, entries)."""
-    from grader.batch import html as html_report
-
-    roster = load_roster(roster_path)
+    """Grade every entry of ``submissions`` into ``outdir``, with what staff decided for
+    single students in ``overrides``; return (summary, counts, entries)."""
+    roster = roster or Roster({}, {})
     with tempfile.TemporaryDirectory(prefix="layergrade-class-") as scratch:
         entries = find_entries(submissions, Path(scratch))
+        # Gradescope names students by their SIS id or login, Canvas by its own ID.
+        entries = [replace(e, student=roster.canonical(e.student)) for e in entries]
+        decided = {roster.canonical(k): v for k, v in overrides.items()}
+        entries = [e.overridden(decided[e.student]) if e.student in decided else e for e in entries]
         batch = Batch(
             rubric, cases, configs, outdir=outdir, options=options, vectors_digest=vectors_digest
         )
-        records, counts = batch.run(entries, roster, force, progress)
-    write_atomic(outdir / "gradebook.csv", gradebook(records, roster, rubric, canvas))
-    summary = summarise(records, roster, rubric)
-    write_atomic(outdir / "summary.json", json.dumps(summary.to_dict(), indent=1) + "\n")
+        records, counts = batch.run(entries, roster.names, force, progress)
     title = f"{submissions.name}: {len(records)} submissions"
-    write_atomic(outdir / "report.html", html_report.render(summary, title))
-    return summary, counts, entries
+    return write_outputs(outdir, records, roster, rubric, canvas, title), counts, entries
+
+
+def write_outputs(
+    outdir: Path,
+    records: Sequence[StudentRecord],
+    roster: Roster,
+    rubric: Rubric,
+    canvas: str | None,
+    title: str,
+) -> ClassSummary:
+    """gradebook.csv, canvas.csv (with ``canvas``, the assignment's column in Canvas),
+    summary.json and report.html, from the records."""
+    from grader.batch import html as html_report
+
+    write_atomic(outdir / "gradebook.csv", gradebook(records, roster.names, rubric))
+    if canvas:
+        write_atomic(outdir / "canvas.csv", canvas_import(records, roster, canvas))
+    summary = summarise(records, roster.names, rubric)
+    write_atomic(outdir / "summary.json", json.dumps(summary.to_dict(), indent=1) + "\n")
+    write_atomic(outdir / "report.html", html_report.render(summary, title, records, roster.names))
+    return summary
