@@ -22,7 +22,7 @@ from grader.config.choices import Split
 from grader.config.rubric import Rubric, builtin_assignment
 from grader.config.staff import assignments_dir
 from grader.errors import UsageError
-from grader.vectors import read_manifest, sha256, verify_files, write_manifest
+from grader.vectors import MISTAKES_FOLDER, read_manifest, sha256, verify_files, write_manifest
 
 # The starter package, as every assignment shares it (assignments/starter/cs231n/).
 STARTER_FILES = ("__init__.py", "layers.py")
@@ -205,10 +205,39 @@ def gradescope_rubric(rubric: Rubric) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=88)
 
 
+def graded_fingerprints(rubric: Rubric, folder: Path) -> None:
+    """The mistakes' fingerprints on the cases of the rubric's functions, checked first."""
+    source = rubric.vectors / MISTAKES_FOLDER
+    manifest = read_manifest(source)
+    verify_files(source, manifest)
+    functions = {f.name for f in rubric.functions}
+    prints = {
+        case: found
+        for case, found in manifest["fingerprints"].items()
+        if case.split(".", 1)[0] in functions
+    }
+    named = {name for found in prints.values() for name in found}
+    folder.mkdir(parents=True)
+    files = {}
+    for file in sorted(manifest["files"]):
+        if file.removesuffix(".npz") in functions:
+            copy(source / file, folder / file)
+            files[file] = sha256(folder / file)
+    write_manifest(
+        folder,
+        dict(
+            manifest,
+            files=files,
+            fingerprints=prints,
+            mistakes={k: v for k, v in manifest["mistakes"].items() if k in named},
+        ),
+    )
+
+
 def gradescope_bundle(name: str, out: Path, wheel: Path) -> Path:
     """Write the Gradescope autograder zip of built-in assignment ``name`` to ``out``:
-    setup.sh, run_autograder, the grader's ``wheel``, the rubric, and the public and
-    hidden vectors of the functions it grades."""
+    setup.sh, run_autograder, the grader's ``wheel``, the rubric, the public and hidden
+    vectors of the functions it grades, and the mistakes' fingerprints."""
     rubric = builtin_assignment(name)
     if out.exists():
         raise UsageError(f"{out} exists.\nHint: name a new file, such as autograder.zip.")
@@ -216,6 +245,10 @@ def gradescope_bundle(name: str, out: Path, wheel: Path) -> Path:
         folder = Path(temp)
         for split in ("public", "hidden"):
             public_vectors(rubric, folder / "vectors" / split, split)
+        if (rubric.vectors / MISTAKES_FOLDER).is_dir():
+            # Staff files like the hidden vectors (root's alone there): they let feedback
+            # name the mistake.
+            graded_fingerprints(rubric, folder / "vectors" / MISTAKES_FOLDER)
         write(folder / "rubric.yaml", gradescope_rubric(rubric))
         copy(wheel, folder / wheel.name)
         for script, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):

@@ -6,8 +6,13 @@ Layout of a vectors folder::
     vectors/hidden/manifest.json   vectors/hidden/<function>.npz
 
 Each ``.npz`` holds ``<case>:in:<name>`` (inputs) and ``<case>:out:<name>`` (expected
-outputs). The manifest lists every case (calls, outputs, shapes, seed) and the sha256 of
-every file; loading refuses a file whose checksum does not match. Files are written
+outputs). Staff checkouts also have ``vectors/mistakes/``: the fingerprints of the
+catalogued mistakes (reference/mistakes.py) on each case, ``<case>:<mistake>:<output>``
+in ``<function>.npz``, and a manifest with each mistake's hint. Like the hidden cases,
+they never reach students.
+
+The manifest lists every case (calls, outputs, shapes, seed) and the sha256 of every
+file; loading refuses a file whose checksum does not match. Files are written
 uncompressed with fixed timestamps so that rebuilding gives identical bytes.
 """
 
@@ -16,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -27,6 +33,7 @@ import numpy as np
 from grader.config.choices import SPLITS, Split
 from grader.errors import VectorError
 from grader.sandbox.inside.frames import npy_bytes
+from grader.sandbox.inside.gradcheck import SAMPLES, plan
 
 FORMAT = 1
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -41,6 +48,33 @@ class Output:
     name: str
     source: Mapping[str, Any]
     shape: tuple[int, ...] | None
+
+
+MISTAKES_FOLDER = "mistakes"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What one catalogued mistake does on one case, where the reference does otherwise:
+    the outputs it gets wrong, the error it raises, the inputs it changes in place, the
+    outputs it returns in float32."""
+
+    mistake: str
+    hint: str
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    error: str | None = None
+    mutated: tuple[str, ...] = ()
+    float32: tuple[str, ...] = ()
+    # Dropout's cases are random: the grader recognises the mistake by a statistic of the
+    # student's own output (grader.grading.diagnose.STATISTICS), not by stored values.
+    statistic: bool = False
+
+
+def error_signature(message: str) -> str:
+    """What identifies an error the worker reported, across numpy's and Python's changes of
+    wording: the exception's type, the function it reached (a backward's forward) and the
+    numbers in it (the shapes that did not fit)."""
+    return " ".join(re.findall(r"your \w+|\w+Error|\d+", message))
 
 
 @dataclass(frozen=True)
@@ -58,6 +92,8 @@ class CaseVector:
     params: Mapping[str, Any]
     inputs: Mapping[str, np.ndarray] = field(repr=False)
     expected: Mapping[str, np.ndarray] = field(repr=False)
+    # Grader side only, like ``expected``: never in the spec sent to the worker.
+    mistakes: tuple[Fingerprint, ...] = field(default=(), repr=False)
 
     def output(self, name: str) -> Output:
         """The output called ``name`` (dropout's backward also reads the forward's out)."""
@@ -66,19 +102,28 @@ class CaseVector:
     @property
     def answer_cap(self) -> int:
         """Bytes a submission's answer to this case may take: four times the expected
-        outputs in float64 (room for a wrong shape), plus 1 MB."""
+        outputs in float64 (room for a wrong shape), plus 1 MB; and room for a gradcheck's
+        partials and their indices (two small arrays per output, .npy headers included)."""
         values = sum(math.prod(o.shape) for o in self.outputs if o.shape is not None)
-        return 4 * 8 * values + (1 << 20)
+        gradcheck = len(self.outputs) * 2 * (256 + 8 * SAMPLES)
+        return 4 * 8 * values + (1 << 20) + gradcheck
 
-    def spec(self) -> dict[str, Any]:
-        """What the worker needs to run this case: no expected values."""
-        return {
+    def spec(self, gradcheck: bool = False) -> dict[str, Any]:
+        """What the worker needs to run this case: no expected values. With ``gradcheck``
+        (see inside/gradcheck.py), where the case is a backward's or a loss's: the
+        numerical gradient of the submission's own forward to compute beside it."""
+        spec: dict[str, Any] = {
             "id": self.id,
             "function": self.function,
             "inputs": sorted(self.inputs),
             "calls": list(self.calls),
             "outputs": [{"name": o.name, "from": dict(o.source)} for o in self.outputs],
         }
+        if gradcheck and self.check == "elementwise":
+            check = plan(self.function, spec["calls"], spec["outputs"])
+            if check is not None:
+                spec["gradcheck"] = check
+        return spec
 
 
 @dataclass(frozen=True)
@@ -185,6 +230,35 @@ def load_split(folder: Path) -> tuple[list[CaseVector], str]:
     return cases, digest
 
 
+def load_mistakes(folder: Path) -> tuple[dict[str, tuple[Fingerprint, ...]], str]:
+    """Fingerprints by case id, and the manifest's digest; none where ``folder`` is not
+    there (a student's copy)."""
+    if not folder.is_dir():
+        return {}, ""
+    manifest = read_manifest(folder)
+    verify_files(folder, manifest)
+    arrays: dict[str, np.ndarray] = {}
+    for name in manifest["files"]:
+        with np.load(folder / name, allow_pickle=False) as npz:
+            arrays.update({f"{name[: -len('.npz')]}.{k}": npz[k] for k in npz.files})
+    hints = {name: m["hint"] for name, m in manifest["mistakes"].items()}
+    found = {}
+    for case_id, by_mistake in manifest["fingerprints"].items():
+        found[case_id] = tuple(
+            Fingerprint(
+                mistake=name,
+                hint=hints[name],
+                outputs={o: arrays[f"{case_id}:{name}:{o}"] for o in f.get("outputs", [])},
+                error=f.get("error"),
+                mutated=tuple(f.get("mutated", ())),
+                float32=tuple(f.get("float32", ())),
+                statistic=bool(f.get("statistic", False)),
+            )
+            for name, f in sorted(by_mistake.items())
+        )
+    return found, hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+
+
 def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
     """Load and verify the named splits under ``root`` (each split a subfolder)."""
     cases: list[CaseVector] = []
@@ -199,4 +273,8 @@ def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
         split_cases, digest = load_split(root / split)
         cases.extend(split_cases)
         digests.append(f"{split}:{digest}")
+    fingerprints, digest = load_mistakes(root / MISTAKES_FOLDER)
+    if fingerprints:
+        cases = [replace(c, mistakes=fingerprints.get(c.id, ())) for c in cases]
+        digests.append(f"{MISTAKES_FOLDER}:{digest}")
     return VectorSet(tuple(cases), hashlib.sha256("\n".join(digests).encode()).hexdigest())

@@ -111,11 +111,20 @@ def test_the_zip_has_the_scripts_at_its_root_and_every_case_of_the_assignment(
         n for n in names if n.startswith("layergrade-")
     ]
     assert rubric["cases"] == "all" and rubric["vectors"] == "vectors"
-    # Only the graded functions' files, both splits.
-    assert {n for n in names if n.startswith("vectors/")} == {
-        f"vectors/{split}/{file}"
-        for split in ("public", "hidden")
-        for file in ("dropout_forward.npz", "dropout_backward.npz", "manifest.json")
+    # Only the graded functions' files, both splits, and their mistakes' fingerprints.
+    graded = ("dropout_forward.npz", "dropout_backward.npz", "manifest.json")
+    assert {n for n in names if n.startswith("vectors/") and "/mistakes/" not in n} == {
+        f"vectors/{split}/{file}" for split in ("public", "hidden") for file in graded
+    }
+    fingerprints = {n for n in names if n.startswith("vectors/mistakes/")}
+    assert "vectors/mistakes/manifest.json" in fingerprints
+    assert fingerprints <= {f"vectors/mistakes/{file}" for file in graded}
+    with zipfile.ZipFile(autograder_zip) as archive:
+        manifest = json.loads(archive.read("vectors/mistakes/manifest.json"))
+    assert manifest["fingerprints"]
+    assert {case.split(".")[0] for case in manifest["fingerprints"]} <= {
+        "dropout_forward",
+        "dropout_backward",
     }
     assert not any(n.startswith("reference/") or "/reference/" in n for n in names)
 

@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ROOT / "assignments"
 STARTER = ASSIGNMENTS / "starter" / "cs231n"
 HIDDEN = ASSIGNMENTS / "modular_layers" / "vectors" / "hidden"
+# The staff's fingerprints of catalogued mistakes: they hold outputs of hidden cases too.
+FINGERPRINTS = ASSIGNMENTS / "modular_layers" / "vectors" / "mistakes"
 # The staff's solutions: the reference, and the example solution the zoo builds on.
 SOLUTIONS = (
     ROOT / "reference" / "layers.py",
@@ -252,6 +254,26 @@ def test_no_bundle_holds_a_hidden_array(
         raw = secret.tobytes()
         for data, where in contents.items():
             assert raw not in data, f"{where} holds the hidden {what}"
+
+
+def test_no_bundle_holds_a_fingerprint(
+    bundles: dict[str, Path], contents: dict[bytes, str]
+) -> None:
+    public = {a.tobytes() for a in arrays(sorted(HIDDEN.parent.glob("public/*.npz"))).values()}
+    secrets = {
+        what: array
+        for what, array in arrays(sorted(FINGERPRINTS.glob("*.npz"))).items()
+        # A mistake may return a public value as it is (running statistics left alone) or
+        # in another shape (dx not reshaped): those are not secrets.
+        if array.size >= MIN_SCANNED_VALUES and array.tobytes() not in public
+    }
+    assert len(secrets) > 100
+    for folder in bundles.values():
+        assert not list(folder.rglob("mistakes")), folder
+    for what, secret in secrets.items():
+        raw = secret.tobytes()
+        for data, where in contents.items():
+            assert raw not in data, f"{where} holds the fingerprint {what}"
 
 
 # A student's machine ----------------------------------------------------------------------

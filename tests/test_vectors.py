@@ -11,7 +11,7 @@ import pytest
 
 from grader.config.choices import SPLITS
 from grader.errors import VectorError
-from grader.vectors import load_vectors, save_npz
+from grader.vectors import MISTAKES_FOLDER, load_vectors, save_npz
 from reference import layer_utils
 from reference.build import build
 from reference.gradient_check import rel_error
@@ -85,6 +85,32 @@ def test_rebuild_gives_the_stored_cases(rebuilt):
                     scale = max(float(np.abs(old[key]).max(initial=0.0)), 1e-300)
                     difference = float(np.abs(old[key] - new[key]).max(initial=0.0))
                     assert difference <= REBUILD_TOLERANCE * scale, key
+
+
+def test_rebuild_gives_the_stored_fingerprints(rebuilt):
+    """The mistakes' fingerprints too: the same mistakes on the same cases, the same
+    outputs within tolerance (non-finite ones where a mistake overflows, in the same
+    places)."""
+    old_folder, new_folder = STORED / MISTAKES_FOLDER, rebuilt / MISTAKES_FOLDER
+    names = sorted(p.name for p in old_folder.iterdir())
+    assert names == sorted(p.name for p in new_folder.iterdir())
+    old_manifest, new_manifest = (
+        json.loads((f / "manifest.json").read_text()) for f in (old_folder, new_folder)
+    )
+    assert old_manifest.pop("files").keys() == new_manifest.pop("files").keys()
+    assert old_manifest == new_manifest
+    for name in names:
+        if name == "manifest.json":
+            continue
+        old, new = arrays(old_folder / name), arrays(new_folder / name)
+        assert sorted(old) == sorted(new), name
+        for key in old:
+            finite = np.isfinite(old[key])
+            assert np.array_equal(finite, np.isfinite(new[key])), key
+            assert np.array_equal(old[key][~finite], new[key][~finite], equal_nan=True), key
+            scale = max(float(np.abs(old[key][finite]).max(initial=0.0)), 1e-300)
+            difference = float(np.abs(old[key][finite] - new[key][finite]).max(initial=0.0))
+            assert difference <= REBUILD_TOLERANCE * scale, key
 
 
 def test_save_npz_ignores_the_clock_and_key_order(tmp_path):

@@ -69,10 +69,16 @@ class ClassSummary:
         }
 
 
+# A number standing alone: 3, -0.58567, 1.2e-05, each of the 10, 2 and 3 of a shape
+# (10, 2, 3); never the digits of a word (cs231n, float32, conv2d) nor of a dotted
+# version (3.11.4).
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\.?\w)")
+
+
 def mistake(feedback: str) -> str:
     """A feedback line without its case name and numbers, so equal mistakes count together."""
     text = feedback.split(": ", 1)[1] if ": " in feedback else feedback
-    return re.sub(r"(?<![A-Za-z_])-?\d[\d.e+-]*", "#", text)[:120]
+    return NUMBER.sub("#", text)[:120]
 
 
 def mistakes(records: Sequence[StudentRecord]) -> Counter[str]:

@@ -122,7 +122,7 @@ def compare_array(
             output,
             0.0,
             f"{output} has {int(bad.sum())} non-finite value(s) (first {float(got[index])} at "
-            f"{fmt_index(index)})",
+            f"{fmt_index(index)})" + dtype_note(output, got, case),
         )
     errors = rel_error(got, want)
     worst = float(errors.max()) if errors.size else 0.0
@@ -136,18 +136,67 @@ def compare_array(
         return Check(output, fraction, f"{output} matches (rel error {text})", shown)
     flat = np.unravel_index(int(errors.argmax()), errors.shape) if errors.ndim else ()
     index = tuple(int(i) for i in flat)
-    expected = f", expected {float(want[index]):.6g}" if reveal else ""
+    # Only a public case shows its expected value; the digits shown are then as many as it
+    # takes for the two numbers to read differently. A hidden case shows the student's
+    # own value at a fixed precision: more digits there would say where the two agree.
+    if reveal:
+        mine, theirs = differing(float(got[index]), float(want[index]))
+        expected = f", expected {theirs}"
+    else:
+        mine, expected = f"{float(got[index]):.6g}", ""
+    note = dtype_note(output, got, case)
     if got.ndim == 0:
-        message = f"{output} is {float(got):.6g}{expected} (rel error {text})"
+        message = f"{output} is {mine}{expected} (rel error {text}){note}"
         return Check(output, fraction, message, shown)
-    mismatched = int((errors > 1e-7).sum())
+    # Off means short of full credit under this rubric's tiers, not a fixed tolerance.
+    levels, counts = np.unique(errors, return_counts=True)
+    mismatched = sum(int(n) for e, n in zip(levels, counts, strict=True) if credit(float(e)) < 1)
     return Check(
         output,
         fraction,
         f"{output} rel error {text} ({mismatched} / {errors.size} elements off); worst at "
-        f"{fmt_index(index)}: got {float(got[index]):.6g}{expected}",
+        f"{fmt_index(index)}: got {mine}{expected}{note}",
         shown,
     )
+
+
+def differing(got: float, want: float) -> tuple[str, str]:
+    """``got`` and ``want`` with the fewest significant digits, from 6 up to 17 (enough
+    for any two distinct float64 values), at which they read differently."""
+    for digits in range(6, 18):
+        mine, theirs = f"{got:.{digits}g}", f"{want:.{digits}g}"
+        if mine != theirs:
+            break
+    return mine, theirs
+
+
+# The significant decimal digits a float narrower than float64 keeps, by its item size.
+FLOAT_DIGITS = {2: 3, 4: 7}
+
+
+def dtype_note(output: str, got: np.ndarray, case: CaseVector) -> str:
+    """What a failing output's dtype says of the mistake: a float narrower than float64,
+    or integers where fractions are due ("" when the dtype is not to blame)."""
+    dtype = got.dtype
+    name = dtype.name  # float32 whatever the byte order
+    if dtype.kind == "f" and dtype.itemsize in FLOAT_DIGITS:
+        floats = [a.dtype for a in case.inputs.values() if a.dtype.kind == "f"]
+        theirs = " (the inputs' dtype)" if floats and all(d == np.float64 for d in floats) else ""
+        return (
+            f"; your {output} is {name}: compute in float64{theirs}, {name} keeps only "
+            f"about {FLOAT_DIGITS[dtype.itemsize]} digits"
+        )
+    if dtype.kind in "iu":
+        if got.ndim == 0:
+            return f"; your {output} is an integer (dtype {name}): integer division somewhere?"
+        return (
+            f"; your {output} is an integer array (dtype {name}): integer division, or an "
+            "array made with dtype=int?"
+        )
+    if dtype.kind == "b":
+        what = "a boolean" if got.ndim == 0 else "a boolean array"
+        return f"; your {output} is {what} (dtype bool), not numbers"
+    return ""
 
 
 def magnitude(value: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -10,8 +11,11 @@ from grader.config.choices import Isolation, Split
 from grader.config.late import LatePolicy
 from grader.config.rubric import FunctionRubric, Rubric
 from grader.grading.compare import Check
+from grader.grading.diagnose import Diagnosis, diagnose
 from grader.grading.judge import judge_case
+from grader.grading.verdict import Checked, verdicts
 from grader.sandbox.isolation import HIDDEN_OK
+from grader.sandbox.job import gradcheck_cases
 from grader.sandbox.results import CaseOutcome, Failure, NotebookRun, RunResult
 from grader.submission.python2 import PYTHON2, looks_like_python2
 from grader.submission.stage import Mode
@@ -35,6 +39,8 @@ class CaseResult:
     unimplemented: bool = False
     # The rubric makes changing an input in place a failure (input_mutation: penalty).
     penalise_mutation: bool = False
+    # The mistakes this case shows, where they can be named (diagnose.py).
+    diagnoses: tuple[Diagnosis, ...] = ()
 
     @property
     def own_mutations(self) -> tuple[str, ...]:
@@ -87,6 +93,9 @@ class FunctionResult:
     missing: bool
     # What the submission lacks of it: the function, or the layers a composite uses.
     undefined: tuple[str, ...] = ()
+    # Where the bug of a failing backward, loss or forward is, from the numerical gradient
+    # of the submission's own forward (grading/verdict.py); None when nothing follows.
+    verdict: str | None = None
 
     @property
     def score(self) -> float:
@@ -113,6 +122,20 @@ class FunctionResult:
         return worst
 
     @property
+    def diagnoses(self) -> tuple[Diagnosis, ...]:
+        """The mistakes its cases show, each once, named ones first."""
+        found = {d.hint: d for case in self.cases for d in case.diagnoses if d.mistake}
+        for case in self.cases:
+            for d in case.diagnoses:
+                found.setdefault(d.hint, d)
+        return tuple(found.values())
+
+    @property
+    def mistakes(self) -> tuple[str, ...]:
+        """The catalogue's names of the mistakes diagnosed."""
+        return tuple(d.mistake for d in self.diagnoses if d.mistake)
+
+    @property
     def reason(self) -> str:
         if self.missing and self.undefined not in ((), (self.name,)):
             return f"{self.name} uses {', '.join(self.undefined)}: not defined in the submission"
@@ -122,7 +145,16 @@ class FunctionResult:
             return "not implemented yet: it returns None (the starter code's stub)"
         for case in self.cases:
             if case.credit < 1.0:
-                return f"{case.case_id.split('.', 1)[1]}: {case.reason}"
+                reason = f"{case.case_id.split('.', 1)[1]}: {case.reason}"
+                # Not for a case that fails only by the rubric's mutation penalty: its
+                # reason already names the mistake.
+                wrong = case.failure is not None or any(c.credit < 1.0 for c in case.checks)
+                hints = [d.hint for d in case.diagnoses or self.diagnoses][:2] if wrong else []
+                if not hints:
+                    return reason
+                said = " ".join(h if h.endswith(".") else f"{h}." for h in hints)
+                end = "" if reason.endswith((".", "?", "!")) else "."
+                return f"{reason}{end} Likely: {said}"
         warnings = [w for case in self.cases for w in case.warnings]
         return f"all cases pass; but {warnings[0]}" if warnings else "all cases pass"
 
@@ -194,6 +226,7 @@ def case_result(
         mutated=outcome.mutated,
         unimplemented=unimplemented,
         penalise_mutation=rubric.input_mutation == "penalty",
+        diagnoses=diagnose(case, outcome, checks, rubric.dropout_p_means),
     )
 
 
@@ -231,6 +264,26 @@ def undefined_functions(
     return tuple(sorted(called - set(defined)))
 
 
+def with_verdicts(
+    results: list[FunctionResult],
+    cases: tuple[CaseVector, ...],
+    outcomes: Mapping[str, CaseOutcome],
+) -> list[FunctionResult]:
+    """``results`` with their verdicts (grading/verdict.py), from the cases that computed
+    the numerical gradient of the submission's own forward (those the job chose). Set once
+    every function is scored: a backward's verdict reads whether its forward passes."""
+    chosen = gradcheck_cases(cases)
+    by_id = {c.id: c for c in cases}
+    checked = [
+        Checked(by_id[r.case_id], outcomes[r.case_id], r.checks)
+        for result in results
+        for r in result.cases
+        if r.case_id in chosen
+    ]
+    said = verdicts(checked, {r.name: r.status == "pass" for r in results})
+    return [replace(r, verdict=said.get(r.name)) for r in results]
+
+
 def grade(
     rubric: Rubric,
     cases: tuple[CaseVector, ...],
@@ -256,6 +309,7 @@ def grade(
                 undefined=undefined,
             )
         )
+    results = with_verdicts(results, cases, outcomes)
     if run.notebook is not None:
         notes += notebook_notes(run.notebook, rubric.limits.cell_seconds)
         if not run.functions:

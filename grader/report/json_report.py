@@ -11,8 +11,11 @@ Schema ``layergrade.result/1`` (fields are only ever added within a version):
   ``late_days`` and ``penalty`` (the fraction of the score the late policy took)
 - ``import_error``: null, or {status, message, line, file, traceback}
 - ``functions``: list of {name, score, max_score, status (pass|partial|fail|missing),
-  feedback, worst_rel_error {output: float}, cases}
-- each case: {id, split, credit (0..1), feedback, seconds, failure (null or as
+  feedback, hints (what the mistake likely is, a sentence each), mistakes (the names of
+  the catalogued mistakes recognised), verdict (null, or a sentence on whether the bug of
+  a failing backward or loss is in it or in its forward, from the numerical gradient of
+  the submission's own forward), worst_rel_error {output: float}, cases}
+- each case: {id, split, credit (0..1), feedback, hints, seconds, failure (null or as
   import_error), warnings (list of text, e.g. an input modified in place),
   checks: list of {output, status, credit, rel_error, message}}
 - ``output``: what the submission printed (truncated), for staff
@@ -48,6 +51,7 @@ def case_dict(case: CaseResult) -> dict[str, Any]:
         "split": case.split,
         "credit": round(case.credit, 4),
         "feedback": case.reason,
+        "hints": [d.hint for d in case.diagnoses],
         "seconds": round(case.seconds, 4),
         "failure": failure_dict(case.failure),
         "warnings": list(case.warnings),
@@ -71,6 +75,9 @@ def function_dict(function: FunctionResult) -> dict[str, Any]:
         "max_score": function.max_score,
         "status": function.status,
         "feedback": function.reason,
+        "hints": [d.hint for d in function.diagnoses],
+        "mistakes": list(function.mistakes),
+        "verdict": function.verdict,
         "worst_rel_error": function.worst_errors,
         "cases": [case_dict(c) for c in function.cases],
     }

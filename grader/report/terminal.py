@@ -10,6 +10,7 @@ from rich.text import Text
 
 from grader.grading.score import FunctionResult, GradeResult
 from grader.report.hygiene import plain, shown
+from grader.report.student import feedback
 
 STYLES = {"pass": "green", "partial": "yellow", "fail": "red", "missing": "red"}
 
@@ -64,7 +65,7 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
             f"{fmt_points(function.score)} / {fmt_points(function.max_score)}",
             Text(function.status, style=STYLES.get(function.status, "")),
             worst(function),
-            shown(function.reason),
+            shown(feedback(function)),
         )
     table.add_section()
     table.add_row(

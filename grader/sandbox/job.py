@@ -1,6 +1,7 @@
 """A job: what every worker of a grading run reads, written once to a private folder.
 
-    job.json                  the cases' calls and output names (no expected values)
+    job.json                  the cases' calls and output names (no expected values), and
+                              for one case per backward or loss, its gradcheck
     inputs.npz                the cases' inputs
     lib/layergrade_inside/    the worker's own code: a copy of inside/, and nothing else
     site-module/              without bubblewrap: links to numpy, the only package on a
@@ -33,6 +34,25 @@ def inside_files() -> list[Path]:
     return sorted(INSIDE.glob("*.py"))
 
 
+def gradcheck_cases(cases: Iterable[CaseVector]) -> set[str]:
+    """The cases that also compute the numerical gradient of the submission's own forward
+    (inside/gradcheck.py): per backward or loss, one, its first public case (else its first
+    case) where a check can be derived. Never a case of a function with a statistical check
+    (dropout, whose forward is random), nor a composite's."""
+    by_function: dict[str, list[CaseVector]] = {}
+    for case in cases:
+        by_function.setdefault(case.function, []).append(case)
+    chosen = set()
+    for mine in by_function.values():
+        if any(c.check != "elementwise" for c in mine):
+            continue
+        able = [c for c in mine if "gradcheck" in c.spec(gradcheck=True)]
+        public = [c for c in able if c.split == "public"]
+        if able:
+            chosen.add((public or able)[0].id)
+    return chosen
+
+
 class Job:
     """The inputs of a set of cases and the worker's code, in a folder a worker can read."""
 
@@ -40,7 +60,9 @@ class Job:
         self._dir = tempfile.TemporaryDirectory(prefix="layergrade-job-")
         self.path = Path(self._dir.name)
         self.cases = tuple(cases)
-        (self.path / "job.json").write_text(json.dumps({"cases": [c.spec() for c in cases]}))
+        checked = gradcheck_cases(cases)
+        specs = [c.spec(gradcheck=c.id in checked) for c in cases]
+        (self.path / "job.json").write_text(json.dumps({"cases": specs}))
         arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
         save_npz(self.path / "inputs.npz", arrays)
         package = self.path / LIB / INSIDE_PACKAGE

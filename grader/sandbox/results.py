@@ -44,9 +44,9 @@ class Failure:
 @dataclass(frozen=True)
 class CaseOutcome:
     """What came back for one case. Only ``values`` is data the grader checks itself;
-    ``kinds``, ``mutated`` (and RunResult.functions) are the worker's description of the
-    submission, computed where student code runs: they shape feedback, never credit
-    beyond what ``values`` earns."""
+    ``kinds``, ``mutated``, ``numeric`` (and RunResult.functions) are the worker's
+    description of the submission, computed where student code runs: they shape feedback,
+    never credit beyond what ``values`` earns."""
 
     case_id: str
     seconds: float
@@ -56,6 +56,9 @@ class CaseOutcome:
     failure: Failure | None = None
     # "function:argument" for each array argument the submission changed in place.
     mutated: tuple[str, ...] = ()
+    # A gradcheck's numerical partials of the submission's own forward, as the worker
+    # sent them ("numeric:dx", "numeric:dx:at", see inside/gradcheck.py): feedback only.
+    numeric: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

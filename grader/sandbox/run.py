@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, TransportError
+from grader.sandbox.inside.gradcheck import gradcheck_output
 from grader.sandbox.job import Job
 from grader.sandbox.results import (
     WORKER_STATUSES,
@@ -83,6 +84,7 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
             kinds={str(k): str(v)[:80] for k, v in kinds.items()},
             rejected={k: v for k, v in message.rejected.items() if k in names},
             mutated=tuple(str(m)[:80] for m in mutated[:10]) if type(mutated) is list else (),
+            numeric={k: v for k, v in message.arrays.items() if gradcheck_output(k) in names},
         )
     if status == "timeout":
         if header.get("clock") == "cpu":

@@ -11,6 +11,7 @@ the grader (whose vector builder calls the reference exactly as a submission is 
     cases.py       one case in a forked child with its own deadline
     cells.py       a notebook's code cells, each in a forked child with its own deadline
     calls.py       the call interpreter: a case's calls against the submission's functions
+    gradcheck.py   the numerical gradient of the submission's own forward, beside a backward
     frames.py      the message format on the pipes, both directions
     processes.py   /proc: who descends from whom, and sweeping what finished cases left
     privileges.py  resource limits, no new privileges, and the switch to the worker's uid

@@ -144,7 +144,10 @@ def encode(value: Any) -> tuple[str, bytes | None]:
     if t is bool or isinstance(value, np.bool_):
         return "bool", None
     if t is int or t is float or (isinstance(value, np.generic) and isinstance(value, np.number)):
-        arr = np.array(value.item() if isinstance(value, np.generic) else value)
+        # A numpy scalar keeps its own dtype (a float32 loss is named as such); read from
+        # its real type, never from an attribute the value could override.
+        generic = isinstance(value, np.generic)
+        arr = np.array(value.item(), dtype=np.dtype(t)) if generic else np.array(value)
         if arr.dtype.kind not in "iuf":
             return describe(value), None
         kind = "number"
