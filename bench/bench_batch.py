@@ -2,9 +2,12 @@
 
 The floor is the same number of `import numpy` runs in the same isolation, with as many
 at once as the batch has slots: what any grader that isolates each submission must pay.
-Prints submissions per minute for both and their ratio.
+Prints submissions per minute for both and their ratio. With --dask, the same class is
+also graded on a local Dask cluster of as many worker processes as slots (the extra
+layergrade[dask]), as a ratio to the local batch.
 
     python bench/bench_batch.py [--students N] [-j N] [--isolation bubblewrap|container]
+                                [--dask]
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=300)
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--isolation", choices=("bubblewrap", "container"), default="bubblewrap")
+    parser.add_argument("--dask", action="store_true", help="also grade on a local Dask cluster")
     args = parser.parse_args()
     if args.isolation == "bubblewrap" and bwrap_path() is None:
         print("bubblewrap (bwrap) is not installed: the benchmark measures the sandbox.")
@@ -94,6 +98,31 @@ def main() -> int:
         )
         batch = time.perf_counter() - start
         assert counts["graded"] == args.students and summary.mean == summary.max_score
+        dask = None
+        if args.dask:
+            from grader.batch.cluster import Cluster, dask_client
+
+            # The cluster's start-up counts: it is part of every batch graded this way.
+            start = time.perf_counter()
+            client = dask_client(None, args.jobs)
+            cluster = Cluster(
+                client, rubric, rubric.splits, digest, args.isolation, SourceOptions()
+            )
+            try:
+                summary, counts, _ = grade_class(
+                    work / "class",
+                    work / "out-dask",
+                    rubric,
+                    cases,
+                    [],
+                    vectors_digest=digest,
+                    options=SourceOptions(),
+                    cluster=cluster,
+                )
+            finally:
+                cluster.close()
+            dask = time.perf_counter() - start
+            assert counts["graded"] == args.students and summary.mean == summary.max_score
         shutil.rmtree(work / "class")
     n = args.students
     print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}, {args.isolation}")
@@ -102,6 +131,12 @@ def main() -> int:
         f"grade batch                          {batch:6.1f} s  {60 * n / batch:6.0f} per minute"
         f"  {batch / floor:5.2f} x floor"
     )
+    if dask is not None:
+        print(
+            f"grade batch --cluster local:{args.jobs}       {dask:6.1f} s  "
+            f"{60 * n / dask:6.0f} per minute  {dask / floor:5.2f} x floor  "
+            f"{dask / batch:5.2f} x the local batch"
+        )
     return 0
 
 

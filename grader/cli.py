@@ -45,7 +45,9 @@ from grader.errors import SandboxError, UsageError
 from grader.grading.score import with_late_policy
 from grader.report import FORMATS
 from grader.report.hygiene import plain, shown
+from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
+from grader.sandbox.runtime import discover_runtime
 from grader.sandbox.worker import SandboxConfig
 from grader.vectors import load_vectors
 
@@ -261,6 +263,17 @@ def batch_parser() -> argparse.ArgumentParser:
         help="per student: id, and any of file (which file to grade), submitted_at, due",
     )
     p.add_argument("--force", action="store_true", help="regrade even what is unchanged")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cluster",
+        metavar="local:N",
+        help="grade on a new local Dask cluster of N worker processes (layergrade[dask])",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster whose scheduler is at ADDRESS (layergrade[dask])",
+    )
     p.add_argument(
         "--canvas",
         metavar="COLUMN",
@@ -286,13 +299,37 @@ def run_batch(argv: list[str]) -> int:
     roster = load_roster(args.roster)
     overrides = load_overrides(args.overrides)
     splits = chosen_splits(args, rubric)
-    mode = chosen_isolation(args, student=False, hidden="hidden" in splits)
-    # In a container, other students' submissions and results must be unreadable too.
-    args.output.mkdir(parents=True, exist_ok=True)
-    protect = [rubric.path, rubric.vectors, args.submissions, args.output]
-    configs = slots(mode, args.jobs, protect, err)
     cases = graded_cases(rubric, splits)
     digest = load_vectors(rubric.vectors, splits).digest
+    args.output.mkdir(parents=True, exist_ok=True)
+    cluster = None
+    configs: list[SandboxConfig] = []
+    if args.cluster is not None or args.scheduler is not None:
+        from grader.batch.cluster import Cluster, dask_client, parse_cluster
+
+        # Each worker chooses its own isolation, and refuses hidden cases without one.
+        workers = parse_cluster(args.cluster) if args.cluster is not None else None
+        requested: IsolationChoice = "processes" if args.no_sandbox else args.isolation
+        if workers is not None and os.geteuid() == 0:
+            # Workers on this machine may choose container isolation: the class and its
+            # results are then unreadable to their uids, as for a local batch.
+            protect = [rubric.path, rubric.vectors, args.submissions, args.output]
+            locked = lock(staff_paths(protect, needed=discover_runtime().needed))
+            if locked:
+                err.print(
+                    shown(
+                        "made unreadable to other users (chmod o-rwx): "
+                        + ", ".join(str(p) for p in locked),
+                        style="yellow",
+                    )
+                )
+        client = dask_client(args.scheduler, workers)
+        cluster = Cluster(client, rubric, splits, digest, requested, source_options(args))
+    else:
+        mode = chosen_isolation(args, student=False, hidden="hidden" in splits)
+        # In a container, other students' submissions and results must be unreadable too.
+        protect = [rubric.path, rubric.vectors, args.submissions, args.output]
+        configs = slots(mode, args.jobs, protect, err)
 
     bar = Progress(
         TextColumn("grading"),
@@ -311,7 +348,9 @@ def run_batch(argv: list[str]) -> int:
         line = f"[{done}/{total}] {record.student}: {score} ({record.seconds:g} s)"
         err.print(shown(line))
 
-    with bar if err.is_terminal else contextlib.nullcontext():
+    shown_bar = bar if err.is_terminal else contextlib.nullcontext()
+    ends = contextlib.closing(cluster) if cluster is not None else contextlib.nullcontext()
+    with shown_bar, ends:
         summary, counts, entries = grade_class(
             args.submissions,
             args.output,
@@ -325,6 +364,7 @@ def run_batch(argv: list[str]) -> int:
             force=args.force,
             canvas=args.canvas,
             progress=progress,
+            cluster=cluster,
         )
     class_terminal.render(summary, Console())
     strays = sorted({roster.canonical(s) for s in overrides} - {e.student for e in entries})

@@ -16,8 +16,11 @@ import pytest
 import yaml
 from support import ROOT, make_case
 
-from grader.grading.compare import compare_array
+from grader.config.rubric import FunctionRubric
+from grader.grading.compare import Check, compare_array
 from grader.grading.diagnose import Diagnosis, diagnose
+from grader.grading.score import CaseResult, FunctionResult, GradeResult
+from grader.report import gradescope, json_report, markdown, prairielearn
 from grader.sandbox.results import CaseOutcome, Failure
 from grader.vectors import MISTAKES_FOLDER, Fingerprint, error_signature, load_vectors
 from reference.mistakes import MISTAKES, by_name
@@ -191,3 +194,37 @@ def test_a_students_copy_has_no_fingerprints(tmp_path: Path) -> None:
     student = load_vectors(copy)
     assert all(c.mistakes == () for c in student.cases)
     assert student.digest != staff.digest
+
+
+# Every platform's report --------------------------------------------------------------------
+
+
+def test_every_report_names_the_mistake_and_the_verdict() -> None:
+    """The hint and the gradient check reach the student on every platform, not only in
+    the terminal."""
+    check = Check("db", 0.0, "db has shape (10,), expected (5,) like b")
+    case = CaseResult(
+        case_id="affine_backward.seed",
+        split="hidden",
+        rubric=FunctionRubric("affine_backward", 15.0, {}),
+        checks=(check,),
+        failure=None,
+        seconds=0.1,
+        diagnoses=(Diagnosis("db is summed over the wrong axis.", "affine_db_wrong_axis"),),
+    )
+    verdict = "your affine_backward disagrees with ...: the bug is in affine_backward"
+    function = FunctionResult("affine_backward", 15.0, (case,), False, verdict=verdict)
+    result = GradeResult(
+        submission="s", module="cs231n/layers.py", isolation="bubblewrap",
+        splits=("hidden",), functions=(function,), import_failure=None, output="",
+        seconds=1.0,
+    )  # fmt: skip
+    texts = {
+        "gradescope": json.dumps(gradescope.to_dict(result)),
+        "prairielearn": json.dumps(prairielearn.to_dict(result)),
+        "markdown": markdown.render(result),
+        "json": json.dumps(json_report.to_dict(result)),
+    }
+    for name, text in texts.items():
+        assert "db is summed over the wrong axis" in text, name
+        assert "the bug is in affine_backward" in text, name

@@ -16,12 +16,12 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from grader import __version__
 from grader.api import grade_submission
@@ -42,6 +42,10 @@ from grader.sandbox.worker import SandboxConfig
 from grader.submission.budget import Budget
 from grader.vectors import CaseVector
 
+if TYPE_CHECKING:
+    from grader.batch.cluster import Cluster
+
+T = TypeVar("T")
 # Called after each graded submission with (its record, graded so far, to grade in all).
 Progress = Callable[[StudentRecord, int, int], None]
 # Feedback files are read in editors and LMS comment boxes: narrower than a terminal.
@@ -60,8 +64,10 @@ class Batch:
         outdir: Path,
         options: SourceOptions,
         vectors_digest: str,
+        cluster: Cluster | None = None,
     ) -> None:
         self.rubric, self.cases, self.options = rubric, cases, options
+        self.cluster = cluster
         self.store = ResultStore(outdir)
         self.configs: queue.Queue[SandboxConfig] = queue.Queue()
         for config in configs:
@@ -100,70 +106,37 @@ class Batch:
         becomes the record's reason without staging it."""
         config = self.configs.get()
         start = time.monotonic()
-        report: dict[str, Any] | None = None
-        error: str | None = None
-        detail: str | None = None
-        host_error = False
         try:
-            if unreadable is not None:
-                raise unreadable
-            if entry.clash:
-                raise SubmissionError(
-                    f"several entries are this student's: {', '.join(entry.clash)}.\nHint: "
-                    "keep one of them and grade again."
+            graded = (
+                Graded.failed(unreadable, self.root)
+                if unreadable is not None
+                else grade_entry(
+                    entry, self.rubric, self.cases, config, job, self.options, self.root
                 )
-            options = (
-                self.options
-                if entry.module is None
-                else replace(self.options, module=entry.module, source="module")
             )
-            result = grade_submission(
-                entry.path, self.rubric, self.cases, config, job, options=options, in_class=True
-            )
-            if entry.submitted is not None:
-                # The student's own time (the platform's, or the overrides'), never now.
-                result = with_late_policy(result, self.rubric.late, entry.submitted, entry.due)
-            # Students see their entry's name, not where the class lies on this machine.
-            result = replace(result, submission=entry.path.name)
-            report = scrub(json_report.to_dict(result), self.root)
-            self.store.save_feedback(
-                entry.student,
-                terminal.render(result, width=FEEDBACK_WIDTH),
-                markdown.render(result),
-            )
-        except SubmissionError as exc:
-            error = str(exc)
-        except OSError as exc:
-            # The host's (a full disk) is tried again next run; any other (a file the
-            # submission made unreadable) is the submission's.
-            error = f"{exc.strerror or type(exc).__name__}: {exc}"
-            host_error = host_failure(exc)
-        except SandboxError as exc:
-            error, host_error = str(exc), True
-        except Exception as exc:
-            # What this submission made the grader fail on: recorded, never the batch's end,
-            # and tried again next run (the grader may have been fixed by then).
-            error = (
-                f"the grader could not grade this submission ({type(exc).__name__}); the "
-                "course staff have the details"
-            )
-            detail = traceback.format_exc()
-            host_error = True
         finally:
             self.configs.put(config)
-        if error is not None:
-            error = plain(error.replace(self.root, ""))
-            self.store.save_feedback(entry.student, f"Not graded: {error}\n")
+        return self.record(entry, key, name, graded, time.monotonic() - start)
+
+    def record(
+        self, entry: Entry, key: str, name: str | None, graded: Graded, seconds: float
+    ) -> StudentRecord:
+        """Save what grading ``entry`` gave, here or on a cluster's worker, as its record
+        and feedback."""
+        if graded.error is None:
+            self.store.save_feedback(entry.student, graded.text or "", graded.markdown)
+        else:
+            self.store.save_feedback(entry.student, f"Not graded: {graded.error}\n")
         record = StudentRecord(
             student=entry.student,
             name=name,
             key=key,
-            seconds=round(time.monotonic() - start, 3),
-            status="graded" if error is None else "error",
-            error=error,
-            host_error=host_error,
-            report=report,
-            detail=detail,
+            seconds=round(seconds, 3),
+            status="graded" if graded.error is None else "error",
+            error=graded.error,
+            host_error=graded.host_error,
+            report=graded.report,
+            detail=graded.detail,
         )
         self.store.save(record)
         return record
@@ -199,6 +172,14 @@ class Batch:
                 counts["unchanged"] += 1
             else:
                 todo.append((entry, key, unreadable))
+        if self.cluster is not None:
+            for entry, record in self.run_on_cluster(self.cluster, todo, names):
+                records[entry.student] = record
+                counts["graded"] += 1
+                counts["errors"] += record.status == "error"
+                counts["host_errors"] += record.host_error
+                progress(record, counts["graded"], len(todo))
+            return [records[e.student] for e in entries], counts
         with Job(self.cases) as job, ThreadPoolExecutor(self.parallel) as pool:
             futures = [
                 pool.submit(
@@ -220,15 +201,120 @@ class Batch:
                 raise
         return [records[e.student] for e in entries], counts
 
+    def run_on_cluster(
+        self,
+        cluster: Cluster,
+        todo: Sequence[tuple[Entry, str, SubmissionError | None]],
+        names: Mapping[str, str],
+    ) -> Iterator[tuple[Entry, StudentRecord]]:
+        """Grade ``todo`` on ``cluster``; what cannot be sent (an entry whose hashing
+        failed, two entries of one student) is recorded here, as a local batch would."""
+        remote = []
+        for entry, key, unreadable in todo:
+            name = names.get(entry.student, entry.name)
+            problem = unreadable or (clash(entry) if entry.clash else None)
+            if problem is None:
+                remote.append((entry, key, name))
+            else:
+                yield entry, self.record(entry, key, name, Graded.failed(problem, self.root), 0.0)
+        for i, graded, seconds in cluster.grade([e for e, _, _ in remote], self.root):
+            entry, key, name = remote[i]
+            yield entry, self.record(entry, key, name, graded, seconds)
 
-def scrub(value: Any, text: str) -> Any:
-    """``value`` with ``text`` removed from every string in it."""
-    if isinstance(value, str):
-        return value.replace(text, "")
-    if isinstance(value, list):
-        return [scrub(v, text) for v in value]
-    if isinstance(value, dict):
-        return {k: scrub(v, text) for k, v in value.items()}
+
+@dataclass(frozen=True)
+class Graded:
+    """What grading one entry gave: its report and feedback, or why it was not graded.
+    Plain data (JSON), so that a cluster's worker can send it back."""
+
+    report: dict[str, Any] | None = None
+    text: str | None = None
+    markdown: str | None = None
+    error: str | None = None
+    # The error was the host's (a full disk, a lost worker): graded again next run.
+    host_error: bool = False
+    # For the staff: the traceback of a grader failure this submission caused.
+    detail: str | None = None
+
+    @classmethod
+    def failed(cls, exc: BaseException, root: str) -> Graded:
+        """The entry could not be graded because of ``exc``: its reason, and whose fault."""
+        detail = None
+        host_error = False
+        if isinstance(exc, SubmissionError):
+            error = str(exc)
+        elif isinstance(exc, OSError):
+            # The host's (a full disk) is tried again next run; any other (a file the
+            # submission made unreadable) is the submission's.
+            error = f"{exc.strerror or type(exc).__name__}: {exc}"
+            host_error = host_failure(exc)
+        elif isinstance(exc, SandboxError):
+            error, host_error = str(exc), True
+        else:
+            # What this submission made the grader fail on: recorded, never the batch's
+            # end, and tried again next run (the grader may have been fixed by then).
+            error = (
+                f"the grader could not grade this submission ({type(exc).__name__}); the "
+                "course staff have the details"
+            )
+            detail = "".join(traceback.format_exception(exc))
+            host_error = True
+        return cls(error=plain(error.replace(root, "")), host_error=host_error, detail=detail)
+
+
+def clash(entry: Entry) -> SubmissionError:
+    return SubmissionError(
+        f"several entries are this student's: {', '.join(entry.clash)}.\nHint: keep one "
+        "of them and grade again."
+    )
+
+
+def grade_entry(
+    entry: Entry,
+    rubric: Rubric,
+    cases: tuple[CaseVector, ...],
+    config: SandboxConfig,
+    job: Job,
+    options: SourceOptions,
+    root: str,
+) -> Graded:
+    """Grade one entry in ``config``'s slot; ``root`` (the folder of the class, as it
+    appears in messages) is removed from everything the student sees."""
+    try:
+        if entry.clash:
+            raise clash(entry)
+        if entry.module is not None:
+            options = replace(options, module=entry.module, source="module")
+        result = grade_submission(
+            entry.path, rubric, cases, config, job, options=options, in_class=True
+        )
+        if entry.submitted is not None:
+            # The student's own time (the platform's, or the overrides'), never now.
+            result = with_late_policy(result, rubric.late, entry.submitted, entry.due)
+        # Students see their entry's name, not where the class lies on this machine.
+        result = scrub(replace(result, submission=entry.path.name), root)
+        return Graded(
+            report=json_report.to_dict(result),
+            text=terminal.render(result, width=FEEDBACK_WIDTH),
+            markdown=markdown.render(result),
+        )
+    except Exception as exc:
+        return Graded.failed(exc, root)
+
+
+def scrub(value: T, text: str) -> T:
+    """``value`` with ``text`` removed from every string in it: in lists, tuples, dicts
+    and dataclasses (a GradeResult, before any report is rendered from it)."""
+    found: Any = value
+    if isinstance(found, str):
+        return found.replace(text, "")  # type: ignore[return-value]
+    if isinstance(found, list | tuple) and not hasattr(found, "_fields"):
+        return type(found)(scrub(v, text) for v in found)  # type: ignore[return-value]
+    if isinstance(found, dict):
+        return {k: scrub(v, text) for k, v in found.items()}  # type: ignore[return-value]
+    if is_dataclass(found) and not isinstance(found, type):
+        changes = {f.name: scrub(getattr(found, f.name), text) for f in fields(found) if f.init}
+        return replace(found, **changes)  # type: ignore[return-value]
     return value
 
 
@@ -246,6 +332,7 @@ def grade_class(
     force: bool = False,
     canvas: str | None = None,
     progress: Progress = lambda record, done, total: None,
+    cluster: Cluster | None = None,
 ) -> tuple[ClassSummary, Counter[str], list[Entry]]:
     """Grade every entry of ``submissions`` into ``outdir``, with what staff decided for
     single students in ``overrides``; return (summary, counts, entries)."""
@@ -257,7 +344,13 @@ def grade_class(
         decided = {roster.canonical(k): v for k, v in overrides.items()}
         entries = [e.overridden(decided[e.student]) if e.student in decided else e for e in entries]
         batch = Batch(
-            rubric, cases, configs, outdir=outdir, options=options, vectors_digest=vectors_digest
+            rubric,
+            cases,
+            configs,
+            outdir=outdir,
+            options=options,
+            vectors_digest=vectors_digest,
+            cluster=cluster,
         )
         records, counts = batch.run(entries, roster.names, force, progress)
     title = f"{submissions.name}: {len(records)} submissions"

@@ -24,6 +24,15 @@ from grader.vectors import CaseVector
 FunctionStatus = Literal["pass", "partial", "fail", "missing"]
 
 
+def likely(reason: str, diagnoses: tuple[Diagnosis, ...]) -> str:
+    """``reason`` and, after it, the first two mistakes it likely comes from."""
+    if not diagnoses:
+        return reason
+    said = " ".join(d.hint if d.hint.endswith(".") else f"{d.hint}." for d in diagnoses[:2])
+    end = "" if reason.endswith((".", "?", "!")) else "."
+    return f"{reason}{end} Likely: {said}"
+
+
 @dataclass(frozen=True)
 class CaseResult:
     case_id: str
@@ -59,6 +68,17 @@ class CaseResult:
                 "work on a copy"
             )
         return tuple(out)
+
+    @property
+    def wrong(self) -> bool:
+        """An output is wrong or none came back (not only the rubric's mutation penalty,
+        whose reason names the mistake already)."""
+        return self.failure is not None or any(c.credit < 1.0 for c in self.checks)
+
+    @property
+    def feedback(self) -> str:
+        """The reason, and the mistake it likely comes from."""
+        return likely(self.reason, self.diagnoses if self.wrong else ())
 
     @property
     def credit(self) -> float:
@@ -136,6 +156,15 @@ class FunctionResult:
         return tuple(d.mistake for d in self.diagnoses if d.mistake)
 
     @property
+    def feedback(self) -> str:
+        """The reason and, where it is known, where a failing function's bug is (its
+        verdict) as one more sentence: what every report shows the student."""
+        if self.verdict is None:
+            return self.reason
+        stop = "" if self.reason.endswith(".") else "."
+        return f"{self.reason}{stop} Gradient check: {self.verdict}."
+
+    @property
     def reason(self) -> str:
         if self.missing and self.undefined not in ((), (self.name,)):
             return f"{self.name} uses {', '.join(self.undefined)}: not defined in the submission"
@@ -146,15 +175,8 @@ class FunctionResult:
         for case in self.cases:
             if case.credit < 1.0:
                 reason = f"{case.case_id.split('.', 1)[1]}: {case.reason}"
-                # Not for a case that fails only by the rubric's mutation penalty: its
-                # reason already names the mistake.
-                wrong = case.failure is not None or any(c.credit < 1.0 for c in case.checks)
-                hints = [d.hint for d in case.diagnoses or self.diagnoses][:2] if wrong else []
-                if not hints:
-                    return reason
-                said = " ".join(h if h.endswith(".") else f"{h}." for h in hints)
-                end = "" if reason.endswith((".", "?", "!")) else "."
-                return f"{reason}{end} Likely: {said}"
+                hints = case.diagnoses or self.diagnoses if case.wrong else ()
+                return likely(reason, hints)
         warnings = [w for case in self.cases for w in case.warnings]
         return f"all cases pass; but {warnings[0]}" if warnings else "all cases pass"
 

@@ -28,10 +28,12 @@ def split_test(function: FunctionResult, split: Split) -> dict[str, object] | No
         return None
     share = function.max_score / len(function.cases)
     score = round(share * sum(c.credit for c in cases), 2)
-    failing = [f"{c.case_id}: {plain(c.reason)}" for c in cases if c.credit < 1.0]
+    failing = [f"{c.case_id}: {plain(c.feedback)}" for c in cases if c.credit < 1.0]
+    if failing and function.verdict is not None:
+        failing.append(f"Gradient check: {plain(function.verdict)}.")
     output = "\n".join(failing) if failing else f"all {len(cases)} {split} case(s) pass"
     if function.missing:
-        output = plain(function.reason)
+        output = plain(function.feedback)
     return {
         "name": f"{function.name} ({split} cases)",
         "score": score,
@@ -51,7 +53,7 @@ def function_tests(function: FunctionResult) -> list[dict[str, object]]:
                 "score": 0.0,
                 "max_score": function.max_score,
                 "status": "failed",
-                "output": plain(function.reason),
+                "output": plain(function.feedback),
                 "visibility": "visible",
             }
         ]

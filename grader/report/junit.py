@@ -16,7 +16,7 @@ from grader.report.hygiene import plain
 def outcomes(case: CaseResult) -> list[tuple[str, str | None]]:
     """(output, failure message or None) for each output the case checks."""
     if case.failure is not None or not case.checks:
-        return [("run", plain(case.reason))]
+        return [("run", plain(case.feedback))]
     return [(c.output, None if c.credit >= 1.0 else plain(c.message)) for c in case.checks]
 
 
@@ -29,7 +29,7 @@ def render(result: GradeResult, verbose: bool = False) -> str:
         if function.missing or not cases:
             failures += 1
             case = ET.SubElement(suite, "testcase", classname=function.name, name="defined")
-            ET.SubElement(case, "failure", message=plain(function.reason))
+            ET.SubElement(case, "failure", message=plain(function.feedback))
         for case_result in cases:
             for output, failure in outcomes(case_result):
                 element = ET.SubElement(

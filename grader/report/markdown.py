@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.grading.score import GradeResult
 from grader.report.hygiene import plain
-from grader.report.student import could_not_run, feedback, summary
+from grader.report.student import could_not_run, summary
 
 
 def cell(text: str) -> str:
@@ -23,7 +23,7 @@ def render(result: GradeResult, verbose: bool = False) -> str:
         lines += ["", f"**{cell(failed)}**"]
     lines += ["", "| Function | Points | Status | What to fix |", "|---|---:|---|---|"]
     for f in result.functions:
-        fix = "" if f.status == "pass" else cell(feedback(f))
+        fix = "" if f.status == "pass" else cell(f.feedback)
         lines.append(f"| `{f.name}` | {f.score:g} / {f.max_score:g} | {f.status} | {fix} |")
     for note in result.notes:
         lines += ["", f"> {cell(note)}"]

@@ -33,7 +33,7 @@ def unreadable(result: GradeResult) -> str | None:
 
 def case_lines(function: FunctionResult) -> str:
     return "\n".join(
-        f"{case.case_id} ({case.split}): {plain(case.reason)}" for case in function.cases
+        f"{case.case_id} ({case.split}): {plain(case.feedback)}" for case in function.cases
     )
 
 
@@ -43,7 +43,7 @@ def test(function: FunctionResult) -> dict[str, object]:
         "description": f"{len(function.cases)} case(s) of {function.name}",
         "points": function.score,
         "max_points": function.max_score,
-        "message": plain(function.reason),
+        "message": plain(function.feedback),
         "output": case_lines(function)[:OUTPUT_CHARS],
     }
 

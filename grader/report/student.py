@@ -18,15 +18,6 @@ MARKS = {"pass": ("✓", "green"), "partial": ("~", "yellow")}
 WIDTH = 100
 
 
-def feedback(function: FunctionResult) -> str:
-    """The function's reason and, where it is known, where a failing backward's bug is
-    (its verdict) as one more sentence."""
-    if function.verdict is None:
-        return function.reason
-    stop = "" if function.reason.endswith(".") else "."
-    return f"{function.reason}{stop} Gradient check: {function.verdict}."
-
-
 def passed_checks(function: FunctionResult) -> int:
     return sum(case.credit >= 1.0 for case in function.cases)
 
@@ -66,7 +57,7 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
         first = next((f for f in result.functions if f.status != "pass"), None)
         if first is not None:
             console.print(Text.assemble(("First to fix: ", "bold"), (first.name, "bold")))
-            console.print(shown(f"  {feedback(first)}"))
+            console.print(shown(f"  {first.feedback}"))
             console.print()
     for function in result.functions:
         mark, style = MARKS.get(function.status, ("✗", "red"))
@@ -76,7 +67,7 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
             f"{passed_checks(function)}/{len(function.cases)} checks  ",
         )
         if function.status != "pass":
-            line.append_text(shown(feedback(function)))
+            line.append_text(shown(function.feedback))
         console.print(line, overflow="fold")
     for note in result.notes:
         console.print(shown(f"Note: {note}"))

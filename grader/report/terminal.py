@@ -10,7 +10,6 @@ from rich.text import Text
 
 from grader.grading.score import FunctionResult, GradeResult
 from grader.report.hygiene import plain, shown
-from grader.report.student import feedback
 
 STYLES = {"pass": "green", "partial": "yellow", "fail": "red", "missing": "red"}
 
@@ -65,7 +64,7 @@ def show(result: GradeResult, console: Console, verbose: bool = False) -> None:
             f"{fmt_points(function.score)} / {fmt_points(function.max_score)}",
             Text(function.status, style=STYLES.get(function.status, "")),
             worst(function),
-            shown(feedback(function)),
+            shown(function.feedback),
         )
     table.add_section()
     table.add_row(
