@@ -39,9 +39,9 @@ def in_convention(case: CaseVector, rubric: Rubric) -> CaseVector:
 
 def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
     """The stored cases of the rubric's functions, checking that each function has some."""
-    vectors = load_vectors(rubric.vectors, splits)
-    known = sorted({c.function for c in vectors.cases})
     wanted = {f.name for f in rubric.functions}
+    vectors = load_vectors(rubric.vectors, splits, wanted)
+    known = sorted(vectors.known)
     for name in sorted(wanted - set(known)):
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -20,14 +20,9 @@ import textwrap
 import traceback
 from dataclasses import replace
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from grader import __version__
-from grader.api import grade_one, graded_cases, isolation_slots
-from grader.batch.records import StudentRecord
 from grader.config.choices import (
     CASES_CHOICES,
     ISOLATION_CHOICES,
@@ -42,14 +37,15 @@ from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric, assignment_names, builtin_assignment, load_rubric
 from grader.config.staff import DEFAULT_ASSIGNMENT, default_rubric, require_staff_checkout
 from grader.errors import SandboxError, UsageError
-from grader.grading.score import with_late_policy
 from grader.report import FORMATS
-from grader.report.hygiene import plain, shown
-from grader.sandbox.container import lock, staff_paths
-from grader.sandbox.isolation import DESCRIPTIONS, HIDDEN_OK, machine_isolation, refuse_hidden
-from grader.sandbox.runtime import discover_runtime
-from grader.sandbox.worker import SandboxConfig
-from grader.vectors import load_vectors
+
+# What grading needs (numpy, rich, the sandbox) is imported where it is used: `grade
+# --help` and `grade --version` start without it.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from grader.batch.records import StudentRecord
+    from grader.sandbox.worker import SandboxConfig
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 RUBRIC_HELP = "rubric file (default: ./rubric.yaml, else the built-in assignment's)"
@@ -182,6 +178,8 @@ def only_functions(rubric: Rubric, names: list[str] | None) -> Rubric:
 def chosen_isolation(args: argparse.Namespace, student: bool, hidden: bool) -> Isolation:
     """The isolation asked for (a student's check: auto, the strongest this machine has),
     refused when it may not run the cases asked for."""
+    from grader.sandbox.isolation import HIDDEN_OK, machine_isolation, refuse_hidden
+
     requested: IsolationChoice = "auto" if student else args.isolation
     if not student and args.no_sandbox:
         if requested not in ("auto", "processes"):
@@ -199,6 +197,12 @@ def chosen_isolation(args: argparse.Namespace, student: bool, hidden: bool) -> I
 def slots(mode: Isolation, count: int, protect: list[Path], err: Console) -> list[SandboxConfig]:
     """``count`` grading slots in ``mode``, after saying what it isolates and where it
     falls short here."""
+    from rich.text import Text
+
+    from grader.api import isolation_slots
+    from grader.report.hygiene import shown
+    from grader.sandbox.isolation import DESCRIPTIONS
+
     configs, notices = isolation_slots(mode, count, protect)
     if mode == "processes":
         err.print(Text(f"isolation: {DESCRIPTIONS[mode]} (public cases only)", style="yellow"))
@@ -208,6 +212,11 @@ def slots(mode: Isolation, count: int, protect: list[Path], err: Console) -> lis
 
 
 def run_grade(argv: list[str], student: bool) -> int:
+    from rich.console import Console
+
+    from grader.api import grade_one
+    from grader.grading.score import with_late_policy
+
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
     rubric = only_functions(chosen_rubric(args), args.only)
@@ -284,9 +293,23 @@ def batch_parser() -> argparse.ArgumentParser:
 
 
 def run_batch(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from grader.api import graded_cases
     from grader.batch import terminal as class_terminal
     from grader.batch.roster import load_overrides, load_roster
     from grader.batch.runner import grade_class
+    from grader.report.hygiene import shown
+    from grader.sandbox.container import lock, staff_paths
+    from grader.sandbox.runtime import discover_runtime
+    from grader.vectors import load_vectors
 
     args = batch_parser().parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
@@ -300,7 +323,7 @@ def run_batch(argv: list[str]) -> int:
     overrides = load_overrides(args.overrides)
     splits = chosen_splits(args, rubric)
     cases = graded_cases(rubric, splits)
-    digest = load_vectors(rubric.vectors, splits).digest
+    digest = load_vectors(rubric.vectors, splits, {f.name for f in rubric.functions}).digest
     args.output.mkdir(parents=True, exist_ok=True)
     cluster = None
     configs: list[SandboxConfig] = []
@@ -407,6 +430,8 @@ def run_batch(argv: list[str]) -> int:
 
 
 def run_vectors(argv: list[str]) -> int:
+    from grader.vectors import load_vectors
+
     p = argparse.ArgumentParser(
         prog="grade vectors", description="Build or verify the stored test vectors."
     )
@@ -490,13 +515,17 @@ USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    err = Console(stderr=True, soft_wrap=True)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE + "\nlayergrade " + __version__ + ": grades the modular-layers assignment.")
         return EXIT_OK if argv else EXIT_USAGE
     if argv[0] == "--version":
         print(__version__)
         return EXIT_OK
+    from rich.console import Console
+
+    from grader.report.hygiene import plain, shown
+
+    err = Console(stderr=True, soft_wrap=True)
     try:
         if argv[0] == "--list-assignments":
             return list_assignments()

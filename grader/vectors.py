@@ -23,7 +23,7 @@ import json
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -130,6 +130,8 @@ class CaseVector:
 class VectorSet:
     cases: tuple[CaseVector, ...]
     digest: str
+    # Every function the manifests have cases of, loaded or not.
+    known: frozenset[str] = frozenset()
 
     def for_function(self, function: str) -> tuple[CaseVector, ...]:
         return tuple(c for c in self.cases if c.function == function)
@@ -172,8 +174,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_files(folder: Path, manifest: Mapping[str, Any]) -> None:
+def verify_files(
+    folder: Path, manifest: Mapping[str, Any], names: Collection[str] | None = None
+) -> None:
+    """Check the files of the manifest (those of ``names`` only, where given)."""
     for name, digest in sorted(manifest["files"].items()):
+        if names is not None and name not in names:
+            continue
         path = folder / name
         if not path.is_file():
             raise VectorError(f"{path} is listed in the manifest but missing.")
@@ -187,15 +194,23 @@ def verify_files(folder: Path, manifest: Mapping[str, Any]) -> None:
             )
 
 
-def load_split(folder: Path) -> tuple[list[CaseVector], str]:
+def load_split(
+    folder: Path, functions: Collection[str] | None = None
+) -> tuple[list[CaseVector], str, set[str]]:
+    """The split's cases (of ``functions`` only, where given: only their files are read
+    and verified), the manifest's digest, and every function the manifest has cases of."""
     manifest = read_manifest(folder)
-    verify_files(folder, manifest)
+    entries = [c for c in manifest["cases"] if functions is None or c["function"] in functions]
+    files = {c["file"] for c in entries}
+    verify_files(folder, manifest, files)
     arrays: dict[str, dict[str, np.ndarray]] = {}
-    for name in manifest["files"]:
+    for name in sorted(files):
+        if name not in manifest["files"]:
+            raise VectorError(f"{folder / 'manifest.json'} lists no file {name}.")
         with np.load(folder / name, allow_pickle=False) as npz:
             arrays[name] = {k: npz[k] for k in npz.files}
     cases = []
-    for c in manifest["cases"]:
+    for c in entries:
         if c["split"] not in SPLITS or c["check"] not in CHECK_KINDS:
             raise VectorError(
                 f"{folder / 'manifest.json'}: case {c['id']} has split {c['split']!r} and check "
@@ -227,23 +242,32 @@ def load_split(folder: Path) -> tuple[list[CaseVector], str]:
             )
         )
     digest = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
-    return cases, digest
+    return cases, digest, {c["function"] for c in manifest["cases"]}
 
 
-def load_mistakes(folder: Path) -> tuple[dict[str, tuple[Fingerprint, ...]], str]:
-    """Fingerprints by case id, and the manifest's digest; none where ``folder`` is not
-    there (a student's copy)."""
+def load_mistakes(
+    folder: Path, functions: Collection[str] | None = None
+) -> tuple[dict[str, tuple[Fingerprint, ...]], str]:
+    """Fingerprints by case id (of ``functions``' cases only, where given), and the
+    manifest's digest; none where ``folder`` is not there (a student's copy)."""
     if not folder.is_dir():
         return {}, ""
     manifest = read_manifest(folder)
-    verify_files(folder, manifest)
+
+    def wanted(name: str) -> bool:
+        return functions is None or name.split(".", 1)[0] in functions
+
+    files = {name for name in manifest["files"] if wanted(name)}
+    verify_files(folder, manifest, files)
     arrays: dict[str, np.ndarray] = {}
-    for name in manifest["files"]:
+    for name in sorted(files):
         with np.load(folder / name, allow_pickle=False) as npz:
             arrays.update({f"{name[: -len('.npz')]}.{k}": npz[k] for k in npz.files})
     hints = {name: m["hint"] for name, m in manifest["mistakes"].items()}
     found = {}
     for case_id, by_mistake in manifest["fingerprints"].items():
+        if not wanted(case_id):
+            continue
         found[case_id] = tuple(
             Fingerprint(
                 mistake=name,
@@ -259,9 +283,14 @@ def load_mistakes(folder: Path) -> tuple[dict[str, tuple[Fingerprint, ...]], str
     return found, hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
 
 
-def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
-    """Load and verify the named splits under ``root`` (each split a subfolder)."""
+def load_vectors(
+    root: Path, splits: Iterable[str] = SPLITS, functions: Collection[str] | None = None
+) -> VectorSet:
+    """Load and verify the named splits under ``root`` (each split a subfolder): the cases
+    of ``functions``, else every case. The digest covers every file either way (each
+    manifest holds every file's checksum)."""
     cases: list[CaseVector] = []
+    known: set[str] = set()
     digests = []
     for split in splits:
         if split == "hidden" and not (root / split).is_dir() and (root / "public").is_dir():
@@ -270,11 +299,13 @@ def load_vectors(root: Path, splits: Iterable[str] = SPLITS) -> VectorSet:
                 "students install does not carry.\nHint: grade public cases only with "
                 "--cases public (grade check does), or grade from the course's repository."
             )
-        split_cases, digest = load_split(root / split)
+        split_cases, digest, functions_there = load_split(root / split, functions)
         cases.extend(split_cases)
+        known |= functions_there
         digests.append(f"{split}:{digest}")
-    fingerprints, digest = load_mistakes(root / MISTAKES_FOLDER)
+    fingerprints, digest = load_mistakes(root / MISTAKES_FOLDER, functions)
     if fingerprints:
         cases = [replace(c, mistakes=fingerprints.get(c.id, ())) for c in cases]
         digests.append(f"{MISTAKES_FOLDER}:{digest}")
-    return VectorSet(tuple(cases), hashlib.sha256("\n".join(digests).encode()).hexdigest())
+    digest = hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    return VectorSet(tuple(cases), digest, frozenset(known))

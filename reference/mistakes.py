@@ -898,8 +898,8 @@ MISTAKES: tuple[Mistake, ...] = (
     _m(
         "dropout_forward",
         dropout_p_as_drop,
-        "p is used as the probability of dropping a unit: here it is the probability of "
-        "keeping one.",
+        "p is read the other way round (keep for drop, or drop for keep): use it as the "
+        "assignment's dropout_forward docstring defines it.",
     ),
     _m(
         "dropout_forward",

@@ -340,9 +340,20 @@ def test_summary_adds_up(klass: Klass, graded: Run) -> None:
     assert graded_count <= n <= graded_count + errors
 
 
+def without_bounded(gradebook: bytes) -> tuple[bytes, list[float]]:
+    """The gradebook without the rows of the submissions whose total is only bounded (the
+    fork bomb: how far it gets depends on the machine's load), and those totals."""
+    lines = gradebook.splitlines(keepends=True)
+    bounded = [line for line in lines if line.split(b",", 1)[0].decode() in AT_LEAST]
+    totals = [float(line.split(b",")[2]) for line in bounded]
+    return b"".join(line for line in lines if line not in bounded), totals
+
+
 def test_serial_and_parallel_gradebooks_are_identical(klass: Klass, graded: Run) -> None:
     serial = batch(klass, klass.folder.parent / "out-j1", "-j", "1")
-    assert serial.gradebook() == graded.gradebook()
+    rows, totals = without_bounded(serial.gradebook())
+    assert rows == without_bounded(graded.gradebook())[0]
+    assert len(totals) == len(AT_LEAST) and min(totals) >= min(AT_LEAST.values())
 
 
 def test_rerun_grades_only_what_changed(klass: Klass, graded: Run) -> None:
@@ -383,7 +394,8 @@ def test_rerun_grades_only_what_changed(klass: Klass, graded: Run) -> None:
     forced = batch(klass, out, "--force")
     graded_count, unchanged, errors = forced.counts()
     assert unchanged == 0 and graded_count <= n <= graded_count + errors
-    assert forced.gradebook() == graded.gradebook()
+    # Regraded: the fork bomb may get another total within its bound.
+    assert without_bounded(forced.gradebook())[0] == without_bounded(graded.gradebook())[0]
     assert record(out, CHANGED)["key"] == json.loads(before[f"{safe(CHANGED)}.json"])["key"]
 
 
@@ -436,7 +448,7 @@ def test_killed_run_resumes_to_the_same_gradebook(klass: Klass, graded: Run) -> 
     graded_count, unchanged, errors = resumed.counts()
     assert unchanged == len(kept)
     assert graded_count <= n - len(kept) <= graded_count + errors
-    assert resumed.gradebook() == graded.gradebook()
+    assert without_bounded(resumed.gradebook())[0] == without_bounded(graded.gradebook())[0]
 
 
 def test_canvas_import_is_its_own_file(klass: Klass, graded: Run) -> None:
@@ -454,11 +466,14 @@ def test_canvas_import_is_its_own_file(klass: Klass, graded: Run) -> None:
     assert set(by_id) == {r["student"] for r in plain}
     for row in plain:
         student = row["student"]
-        # A student who handed nothing in stays blank: Canvas leaves the cell ungraded.
-        assert by_id[student][assignment] == row["total"], student
+        # A student who handed nothing in, or whose submission could not be graded, stays
+        # blank: Canvas leaves the cell ungraded.
+        graded = row["status"] == "graded"
+        assert by_id[student][assignment] == (row["total"] if graded else ""), student
         if student != UNLISTED:
             assert by_id[student]["Student"] == roster_name(student)
     assert by_id[ABSENT][assignment] == ""
+    assert all(by_id[student][assignment] == "" for student in ERRORS)
 
 
 # report.html ----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -330,3 +332,19 @@ def test_an_unwritable_report_file_keeps_the_result_on_stdout(rubric: Path, tmp_
     assert proc.returncode == 2
     assert "cannot write the report" in proc.stderr
     assert json.loads(proc.stdout)["score"] == 55
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_and_version_import_nothing_heavy(argv: list[str]) -> None:
+    """What grading needs (numpy, rich, the sandbox) is imported when grading starts, so
+    that `grade --help` answers at once."""
+    probe = (
+        "import sys\nfrom grader.cli import main\n"
+        f"main({argv!r})\n"
+        "print(sorted(m for m in ('numpy', 'rich', 'grader.sandbox.run') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -8,9 +8,11 @@ import csv
 import dataclasses
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from support import ROOT, processes, settle, with_marker, write_rubric
 
 from grader import __version__
 from grader.batch.cluster import ENTRY_BYTES, pack, parse_cluster, vector_files
-from grader.batch.cluster_worker import Staff, prepare, unpack
+from grader.batch.cluster_worker import Staff, grader_digest, prepare, unpack
 from grader.config.options import SourceOptions
 from grader.config.rubric import load_rubric
 from grader.errors import SubmissionError, UsageError
@@ -98,23 +100,36 @@ def test_a_killed_worker_loses_no_submission(tmp_path: Path) -> None:
     ]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
+    stream = proc.stderr
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     killed = None
-    lines = []
+    seen: list[str] = []
     deadline = time.monotonic() + BATCH_TIMEOUT
-    for line in proc.stderr:
-        lines.append(line)
-        # Some graded, most not yet: kill one worker in the middle of the batch.
-        if killed is None and line.startswith("[3/"):
-            workers = worker_processes(proc.pid)
-            assert len(workers) == 2, (workers, "".join(lines))
-            killed = workers[0]
-            os.kill(killed, signal.SIGKILL)
-        assert time.monotonic() < deadline, "".join(lines)
-    assert proc.wait(timeout=60) == 0, "".join(lines)
-    assert killed is not None, "".join(lines)
+    try:
+        while (line := lines.get(timeout=max(0.1, deadline - time.monotonic()))) is not None:
+            seen.append(line)
+            # Some graded, most not yet: kill one worker in the middle of the batch.
+            if killed is None and line.startswith("[3/"):
+                workers = worker_processes(proc.pid)
+                assert workers, "".join(seen)
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+    except queue.Empty:
+        proc.kill()
+        pytest.fail("the batch did not finish in time:\n" + "".join(seen))
+    lines_text = "".join(seen)
+    assert proc.wait(timeout=60) == 0, lines_text
+    assert killed is not None, lines_text
     book = rows(out)
     assert sorted(book) == students
-    assert {row["total"] for row in book.values()} == {"55"}, "".join(lines)
+    assert {row["total"] for row in book.values()} == {"55"}, lines_text
 
 
 @pytest.mark.slow
@@ -139,6 +154,7 @@ def staff(tmp_path: Path, **changes: object) -> Staff:
     splits = ("public",)
     base = Staff(
         version=__version__,
+        code=grader_digest(),
         rubric=rubric,
         splits=splits,
         vectors=vector_files(rubric, splits),
@@ -152,6 +168,9 @@ def staff(tmp_path: Path, **changes: object) -> Staff:
 def test_a_worker_checks_the_version_and_the_vectors(tmp_path: Path) -> None:
     with pytest.raises(SubmissionError, match="install the same version on every worker"):
         prepare(staff(tmp_path, version="0.0.0"), tmp_path / "w1", 1)
+    # The same version number, other code: refused too.
+    with pytest.raises(SubmissionError, match="install the same version on every worker"):
+        prepare(staff(tmp_path, code="0" * 64), tmp_path / "w0", 1)
     sent = staff(tmp_path)
     changed = dict(sent.vectors)
     name = next(n for n in changed if n.endswith(".npz"))
@@ -213,3 +232,52 @@ def test_an_entry_cannot_reach_outside_its_folder(tmp_path: Path) -> None:
     with pytest.raises(SubmissionError, match="holds a path '../escaped.py'"):
         unpack(buffer.getvalue(), tmp_path / "in")
     assert not (tmp_path / "escaped.py").exists()
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_an_entry_cannot_write_through_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fallback: bool
+) -> None:
+    """A link to a folder outside, then a file below the link: refused, with or without
+    the interpreter's extraction filters (Debian 12's Python has none)."""
+    import io
+    import tarfile
+
+    if fallback:
+        monkeypatch.delattr(tarfile, "tar_filter", raising=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:") as tar:
+        link = tarfile.TarInfo("alice/d")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        tar.addfile(link)
+        inner = tarfile.TarInfo("alice/d/pwned.txt")
+        inner.size = 1
+        tar.addfile(inner, io.BytesIO(b"x"))
+    (tmp_path / "in").mkdir()
+    with pytest.raises(SubmissionError, match="holds a path 'alice/d/pwned.txt'"):
+        unpack(buffer.getvalue(), tmp_path / "in")
+    assert list(outside.iterdir()) == []
+
+
+def test_an_entry_keeps_no_owner_and_no_duplicate(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    def archive(*names: str, uid: int = 0) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:") as tar:
+            for name in names:
+                info = tarfile.TarInfo(name)
+                info.size, info.uid, info.mode = 1, uid, 0o4755
+                tar.addfile(info, io.BytesIO(b"x"))
+        return buffer.getvalue()
+
+    (tmp_path / "a").mkdir()
+    unpack(archive("alice/layers.py", uid=4242), tmp_path / "a")
+    written = (tmp_path / "a" / "alice" / "layers.py").stat()
+    assert written.st_uid == os.getuid() and written.st_mode & 0o7000 == 0
+    (tmp_path / "b").mkdir()
+    with pytest.raises(SubmissionError, match="holds a path 'alice/layers.py'"):
+        unpack(archive("alice/layers.py", "alice/layers.py"), tmp_path / "b")

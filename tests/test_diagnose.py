@@ -228,3 +228,42 @@ def test_every_report_names_the_mistake_and_the_verdict() -> None:
     for name, text in texts.items():
         assert "db is summed over the wrong axis" in text, name
         assert "the bug is in affine_backward" in text, name
+
+
+def test_dropout_statistics_name_only_their_own_mistake() -> None:
+    """On a dropout case (keep 0.3 of 200 x 300), each statistic fires on its mistake
+    and not on others' (a mask never applied, an output of zeros)."""
+    rs = np.random.RandomState(0)
+    x = rs.randn(200, 300) + 5.0  # never 0, so a kept unit is never mistaken for a dropped one
+    keep = 0.3
+    prints = tuple(
+        Fingerprint(name, f"{name}.", statistic=True)
+        for name in ("dropout_not_inverted", "dropout_p_as_drop", "dropout_shared_mask")
+    )
+    case = replace(
+        make_case({"x": x}, {}, check="dropout_train", params={"p": keep}),
+        mistakes=prints,
+    )
+    mask = rs.rand(*x.shape) < keep
+    outputs = {
+        "dropout_not_inverted": x * mask,
+        "dropout_p_as_drop": x * (rs.rand(*x.shape) < 1 - keep) / (1 - keep),
+        "dropout_shared_mask": x * (rs.rand(1, 300) < keep) / keep,
+        "never applied": x.copy(),
+        "zeros": np.zeros_like(x),
+    }
+    failing = (Check("out", 0.0, "wrong"),)
+    named = {
+        what: [
+            d.mistake
+            for d in diagnose(case, CaseOutcome(case.id, 0.0, values={"out": out}), failing, "keep")
+        ]
+        for what, out in outputs.items()
+    }
+    assert named == {
+        "dropout_not_inverted": ["dropout_not_inverted"],
+        "dropout_p_as_drop": ["dropout_p_as_drop"],
+        "dropout_shared_mask": ["dropout_shared_mask"],
+        "never applied": [],
+        "zeros": [],
+    }

@@ -21,6 +21,7 @@ from batch_support import report_table
 from support import CORRECT_LAYERS, ROOT, write_rubric
 
 from grader.batch.entries import find_entries
+from grader.batch.roster import load_roster
 from grader.errors import SubmissionError
 
 STARTER = ROOT / "assignments" / "starter" / "cs231n" / "layers.py"
@@ -222,3 +223,23 @@ def test_canvas_late_marks_without_a_time_are_reported(tmp_path: Path) -> None:
     }
     warning = " ".join(proc.stderr.split())
     assert "Canvas marks 1 submission(s) late (123) without their time" in warning
+
+
+def test_one_student_under_two_platform_ids_is_one_entry(tmp_path: Path) -> None:
+    """Gradescope names Jane once by her SIS id and once by her login; the Canvas roster
+    knows both as Canvas ID 9001: one entry, whose two submissions are hers to choose
+    between (none is graded over the other)."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: Jane Doe\n    :sid: s1\n"
+        "submission_2:\n  :submitters:\n  - :name: Jane Doe\n    :email: jdoe\n"
+    )
+    layers(folder / "submission_1", CORRECT_LAYERS)
+    layers(folder / "submission_2", CORRECT_LAYERS)
+    roster = tmp_path / "canvas.csv"
+    roster.write_bytes(CANVAS_ROSTER.encode("utf-8-sig"))
+    entries = find_entries(folder, tmp_path / "scratch", load_roster(roster).canonical)
+    assert [(e.student, sorted(e.clash)) for e in entries] == [
+        ("9001", ["submission_1", "submission_2"])
+    ]

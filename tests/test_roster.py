@@ -82,3 +82,12 @@ def test_an_override_chooses_the_module_or_the_notebook(tmp_path: Path) -> None:
     assert (notebook.path, notebook.module) == (tmp_path / "work.ipynb", None)
     with pytest.raises(SubmissionError, match="has no such file"):
         entry.overridden(Override(file="attempt3/layers.py"))
+
+
+def test_an_override_of_a_zipped_entry_is_left_to_staging(tmp_path: Path) -> None:
+    """Whether a zip holds the file is for staging to find out (and to say, for that
+    student alone): it never stops the class."""
+    archive = tmp_path / "alice.zip"
+    archive.write_bytes(b"PK")
+    entry = Entry("alice", archive).overridden(Override(file="final/layers.py"))
+    assert (entry.path, entry.module) == (archive, "final/layers.py")

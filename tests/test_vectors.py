@@ -311,3 +311,22 @@ def test_naive_layers_cases_are_small_enough_for_loops(vectors):
             oh, ow = 1 + (h + 2 * pad - hh) // stride, 1 + (wid + 2 * pad - ww) // stride
             # The backward does about as much work again.
             assert 2 * n * f * oh * ow * c * hh * ww <= LOOP_WORK_LIMIT, case.id
+
+
+def test_only_the_graded_functions_files_are_read(tmp_path):
+    """Grading reads and verifies the files of the rubric's functions only (the manifest's
+    digest still covers every file): a damaged file of another function does not stop it,
+    and a full load still refuses it."""
+    copy = tmp_path / "vectors"
+    shutil.copytree(STORED, copy)
+    target = copy / "public" / "conv_forward_naive.npz"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0x01
+    target.write_bytes(bytes(data))
+    some = load_vectors(copy, ["public"], {"affine_forward", "relu_forward"})
+    assert {c.function for c in some.cases} == {"affine_forward", "relu_forward"}
+    assert "conv_forward_naive" in some.known
+    assert all(c.mistakes for c in some.cases if c.function == "affine_forward")
+    assert some.digest == load_vectors(STORED, ["public"]).digest
+    with pytest.raises(VectorError, match=r"conv_forward_naive\.npz does not match"):
+        load_vectors(copy, ["public"])

@@ -36,6 +36,9 @@ from grader.vectors import MISTAKES_FOLDER
 ENTRY_BYTES = 64 << 20
 # A task's worker lost once is tried again; a second loss is the infrastructure's.
 ALLOWED_FAILURES = 1
+# Submissions in flight per worker thread: enough to keep each busy while results come
+# back, few enough that the scheduler never holds a whole class.
+WINDOW_PER_THREAD = 2
 # How long a batch waits for its cluster's workers: starting 8 local worker processes
 # takes a few seconds; a cluster's workers may be queued behind other jobs.
 WORKER_WAIT = 120
@@ -97,7 +100,13 @@ def dask_client(scheduler: str | None, workers: int | None) -> Any:
         ) from None
     dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
     if scheduler is not None:
-        client = Client(scheduler)  # type: ignore[no-untyped-call]
+        try:
+            client = Client(scheduler, timeout=WORKER_WAIT)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {scheduler} ({exc}).\nHint: give the "
+                "address it prints at start, such as tcp://head:8786."
+            ) from None
     else:
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -107,7 +116,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Any:
         # Every worker of a local cluster; of another, the first to come.
         client.wait_for_workers(workers or 1, timeout=WORKER_WAIT)
     except TimeoutError:
-        client.close()  # type: ignore[no-untyped-call]
+        close(client)
         raise UsageError(
             f"no Dask worker joined the scheduler {scheduler} within {WORKER_WAIT} s.\n"
             "Hint: start workers with `dask worker ADDRESS` where layergrade is installed."
@@ -127,11 +136,12 @@ class Cluster:
         isolation: IsolationChoice,
         options: SourceOptions,
     ) -> None:
-        from grader.batch.cluster_worker import Setup, Staff, refusal
+        from grader.batch.cluster_worker import Setup, Staff, grader_digest, refusal
 
         self.client = client
         staff = Staff(
             version=__version__,
+            code=grader_digest(),
             rubric=rubric,
             splits=splits,
             vectors=vector_files(rubric, splits),
@@ -139,10 +149,13 @@ class Cluster:
             isolation=isolation,
             options=options,
         )
-        client.register_plugin(Setup(staff))
-        refused = {
-            worker: reason for worker, reason in client.run(refusal).items() if reason is not None
-        }
+        try:
+            client.register_plugin(Setup(staff))
+            answers = client.run(refusal)
+        except BaseException:
+            self.close()
+            raise
+        refused = {worker: reason for worker, reason in answers.items() if reason is not None}
         if refused:
             self.close()
             worker, reason = sorted(refused.items())[0]
@@ -160,19 +173,33 @@ class Cluster:
 
         from grader.batch.cluster_worker import grade_remote
 
-        futures = {}
-        for i, entry in enumerate(entries):
-            try:
-                archive = pack(entry.path)
-            except (OSError, SubmissionError) as exc:
-                yield i, Graded.failed(exc, root), 0.0
-                continue
-            times = [t.isoformat() if t else None for t in (entry.submitted, entry.due)]
-            future = self.client.submit(
-                grade_remote, entry.path.name, archive, entry.module, *times, pure=False
-            )
-            futures[future] = i
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+        # At most this many submissions on their way at once: the scheduler holds each
+        # one's bytes until it is graded.
+        window = WINDOW_PER_THREAD * max(1, sum(self.client.nthreads().values()))
+        waiting = iter(enumerate(entries))
+        futures: dict[Any, int] = {}
+        running = as_completed()  # type: ignore[no-untyped-call]
+
+        def send() -> Iterator[tuple[int, Graded, float]]:
+            """Submit the next entry; what cannot be sent is graded here, at once."""
+            for i, entry in waiting:
+                try:
+                    archive = pack(entry.path)
+                except (OSError, SubmissionError) as exc:
+                    yield i, Graded.failed(exc, root), 0.0
+                    continue
+                times = [t.isoformat() if t else None for t in (entry.submitted, entry.due)]
+                future = self.client.submit(
+                    grade_remote, entry.path.name, archive, entry.module, *times, pure=False
+                )
+                futures[future] = i
+                running.add(future)  # type: ignore[no-untyped-call]
+                return
+
+        for _ in range(window):
+            yield from send()
+        for future in running:
+            yield from send()
             try:
                 answer = json.loads(future.result())
                 graded = Graded(**answer["graded"])
@@ -186,10 +213,15 @@ class Cluster:
             yield futures[future], graded, seconds
 
     def close(self) -> None:
-        cluster = getattr(self.client, "cluster", None)
-        self.client.close()
-        if cluster is not None:
-            cluster.close()
+        close(self.client)
+
+
+def close(client: Any) -> None:
+    """Close ``client``, and the local cluster it started, if it did."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 LOST = (

@@ -11,6 +11,8 @@ refuses every task with the reason, which the driver records as an infrastructur
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import os
@@ -41,11 +43,25 @@ from grader.vectors import CaseVector, load_vectors
 PLUGIN = "layergrade"
 
 
+@functools.cache
+def grader_digest() -> str:
+    """A digest of the grader's own code: a worker must grade with exactly the driver's
+    (a version number stays the same between two changes of the code)."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Staff:
     """What every worker needs once: the grading settings and the vectors' files."""
 
     version: str
+    # grader_digest() on the driver.
+    code: str
     rubric: Rubric
     splits: tuple[Split, ...]
     # Path inside the vectors folder (public/manifest.json, hidden/svm_loss.npz, ...) to
@@ -80,14 +96,15 @@ def write_vectors(files: dict[str, bytes], folder: Path) -> None:
 def prepare(staff: Staff, folder: Path, threads: int) -> Ready:
     """Set this worker up for ``staff``'s batch in ``folder`` (private to the grader's
     user); raise with the reason where it cannot grade it."""
-    if staff.version != __version__:
+    if staff.version != __version__ or staff.code != grader_digest():
         raise SubmissionError(
-            f"this worker has layergrade {__version__}, the batch's driver {staff.version}: "
-            "install the same version on every worker"
+            f"this worker's layergrade ({__version__}, code {grader_digest()[:12]}) is not "
+            f"the driver's ({staff.version}, code {staff.code[:12]}): install the same "
+            "version on every worker"
         )
     write_vectors(staff.vectors, folder / "vectors")
     rubric = replace(staff.rubric, vectors=folder / "vectors")
-    digest = load_vectors(rubric.vectors, staff.splits).digest
+    digest = load_vectors(rubric.vectors, staff.splits, {f.name for f in rubric.functions}).digest
     if digest != staff.digest:
         raise SubmissionError(
             "the vectors arrived changed (their digest differs from the driver's): "
@@ -141,20 +158,32 @@ def refusal(dask_worker: Worker) -> str | None:
 def unpack(archive: bytes, folder: Path) -> None:
     """Recreate an entry packed by cluster.pack in ``folder``: files, folders, symbolic
     links and FIFOs as they were (the grader judges them as it would have on the
-    driver), nothing outside ``folder``, no device, no hard link, no set-id bit."""
+    driver), nothing outside ``folder``, no device, no hard link, no set-id bit, every
+    file the worker's own. Checked here, whatever extraction filters this Python has:
+    each member's path is relative, appears once, and lies below folders only (never
+    below a link, which could lead anywhere)."""
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
-        members = []
+        members: list[tarfile.TarInfo] = []
+        kinds: dict[PurePosixPath, str] = {}
         for member in tar.getmembers():
             path = PurePosixPath(member.name)
-            if path.is_absolute() or ".." in path.parts:
+            if path.is_absolute() or ".." in path.parts or path in kinds or not path.parts:
                 raise SubmissionError(f"the entry sent holds a path {member.name!r}")
+            for parent in path.parents:
+                if parent != PurePosixPath(".") and kinds.get(parent, "dir") != "dir":
+                    raise SubmissionError(f"the entry sent holds a path {member.name!r}")
+            kinds[path] = "dir" if member.isdir() else "other"
             if not (member.isreg() or member.isdir() or member.issym() or member.isfifo()):
                 continue
             member.mode &= 0o777
+            member.uid, member.gid = os.getuid(), os.getgid()
+            member.uname = member.gname = ""
             members.append(member)
         if hasattr(tarfile, "tar_filter"):
             tar.extractall(folder, members=members, filter="tar")
-        else:  # pragma: no cover - interpreters before the extraction filters
+        else:
+            # Interpreters before the extraction filters (Debian 12's 3.11.2): the checks
+            # above are what keeps the members inside ``folder``.
             tar.extractall(folder, members=members)
 
 

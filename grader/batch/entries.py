@@ -11,6 +11,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,7 +48,8 @@ class Entry:
     def overridden(self, override: Override) -> Entry:
         """This entry with what staff decided for the student."""
         path, module = self.path, override.file
-        if module is not None:
+        # In a zip (not a folder), staging looks for the file, and says so if it is not there.
+        if module is not None and self.path.is_dir():
             if not (self.path / module).is_file():
                 raise SubmissionError(
                     f"the overrides name {module} for {self.student}, but their entry "
@@ -74,8 +76,12 @@ def student_id(path: Path) -> str:
     return path.name[: -len(path.suffix)] if path.suffix in SUFFIXES else path.name
 
 
-def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
-    """One entry per student; a zip of the class is extracted into ``scratch`` first."""
+def find_entries(
+    submissions: Path, scratch: Path, canonical: Callable[[str], str] = str
+) -> list[Entry]:
+    """One entry per student, named by ``canonical`` (the roster's id of a platform's id)
+    before entries of one student are told apart; a zip of the class is extracted into
+    ``scratch`` first."""
     if submissions.is_file() and submissions.suffix == ".zip":
         # The staff's own archive: capped in size, but given all the time it takes.
         extract_zip(submissions, scratch, Budget.start(math.inf), CLASS_FILES, CLASS_BYTES)
@@ -94,7 +100,9 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
         # Written after the listing: the scratch folder may be where the class was unpacked.
         folder = scratch / "canvas-students"
         return [
-            Entry(user, student_path(files, folder), marked_late=any(f.late for f in files))
+            Entry(
+                canonical(user), student_path(files, folder), marked_late=any(f.late for f in files)
+            )
             for user, files in canvas.items()
         ]
     exported = submitters(submissions)
@@ -111,7 +119,7 @@ def find_entries(submissions: Path, scratch: Path) -> list[Entry]:
         named = {s.folder for s in exported}
         candidates += [Entry(n, p) for n, p in folders.items() if n not in named]
     by_id: dict[str, list[Entry]] = {}
-    for entry in candidates:
+    for entry in (replace(e, student=canonical(e.student)) for e in candidates):
         by_id.setdefault(safe_id(entry.student), []).append(entry)
     return [
         same[0] if len(same) == 1 else replace(same[0], clash=tuple(e.path.name for e in same))

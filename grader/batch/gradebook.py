@@ -47,9 +47,11 @@ def gradebook(records: Sequence[StudentRecord], roster: Mapping[str, str], rubri
 def canvas_import(records: Sequence[StudentRecord], roster: Roster, assignment: str) -> str:
     """The columns Canvas imports, with ``assignment`` as the grade's column: the student's
     Canvas ids from the roster when it is a Canvas gradebook export, and a blank grade for
-    a student on the roster who handed nothing in (Canvas leaves a blank cell ungraded)."""
+    a student on the roster who handed nothing in or whose submission could not be graded
+    (Canvas leaves a blank cell ungraded)."""
     rows = [[*CANVAS_COLUMNS, text(assignment)]]
-    scores = {r.student: (r.name, f"{r.score:g}") for r in records}
+    # Not graded (an archive too large, a lost worker): blank, never a zero to import.
+    scores = {r.student: (r.name, f"{r.score:g}" if r.status == "graded" else "") for r in records}
     for student in sorted(set(scores) | set(roster.names)):
         name, score = scores.get(student, (None, ""))
         sis_user, sis_login, section = roster.canvas.get(student, ("", "", ""))

@@ -338,10 +338,17 @@ def grade_class(
     single students in ``overrides``; return (summary, counts, entries)."""
     roster = roster or Roster({}, {})
     with tempfile.TemporaryDirectory(prefix="layergrade-class-") as scratch:
-        entries = find_entries(submissions, Path(scratch))
         # Gradescope names students by their SIS id or login, Canvas by its own ID.
-        entries = [replace(e, student=roster.canonical(e.student)) for e in entries]
-        decided = {roster.canonical(k): v for k, v in overrides.items()}
+        entries = find_entries(submissions, Path(scratch), roster.canonical)
+        decided: dict[str, Override] = {}
+        for student, override in overrides.items():
+            same = roster.canonical(student)
+            if same in decided:
+                raise SubmissionError(
+                    f"the overrides name one student twice ({same}, also as {student}).\n"
+                    "Hint: keep one line per student."
+                )
+            decided[same] = override
         entries = [e.overridden(decided[e.student]) if e.student in decided else e for e in entries]
         batch = Batch(
             rubric,

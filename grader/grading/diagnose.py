@@ -63,9 +63,16 @@ def dropout_mask(values: Mapping[str, np.ndarray]) -> np.ndarray | None:
     return None if out is None or out.ndim < 2 else out != 0
 
 
+def kept_as_asked(mask: np.ndarray, keep: float) -> bool:
+    """The mask keeps about the share of units it should (not none, not all)."""
+    return abs(float(mask.mean()) - keep) <= DROPOUT_FRACTION_TOLERANCE
+
+
 def shared_mask(case: CaseVector, values: Mapping[str, np.ndarray], keep: float) -> bool:
     mask = dropout_mask(values)
-    return mask is not None and len(mask) > 1 and bool((mask == mask[:1]).all())
+    if mask is None or len(mask) < 2 or not 0.0 < float(mask.mean()) < 1.0:
+        return False
+    return bool((mask == mask[:1]).all())
 
 
 def p_as_drop(case: CaseVector, values: Mapping[str, np.ndarray], keep: float) -> bool:
@@ -77,7 +84,7 @@ def p_as_drop(case: CaseVector, values: Mapping[str, np.ndarray], keep: float) -
 
 def not_inverted(case: CaseVector, values: Mapping[str, np.ndarray], keep: float) -> bool:
     mask, x = dropout_mask(values), case.inputs["x"]
-    if mask is None or not mask.any() or keep >= 1.0 or mask.shape != x.shape:
+    if mask is None or keep >= 1.0 or mask.shape != x.shape or not kept_as_asked(mask, keep):
         return False
     return close(values["out"][mask], x[mask])
 
