@@ -209,6 +209,10 @@ def test_an_entry_too_large_to_send_is_refused(tmp_path: Path) -> None:
     (entry / "data.npy").write_bytes(bytes(1024))
     with pytest.raises(SubmissionError, match="too large to send to a grading worker"):
         pack(entry, cap=1000)
+    for i in range(5):
+        (entry / f"{i}.py").write_text("")
+    with pytest.raises(SubmissionError, match="or 3 files: too large"):
+        pack(entry, most=3)
     assert ENTRY_BYTES >= 1 << 20
 
 

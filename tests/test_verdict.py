@@ -438,3 +438,56 @@ def test_a_check_that_dies_or_hangs_costs_the_case_nothing(tmp_path: Path) -> No
     for name in ("affine_backward", "relu_backward"):
         f = function(result, name)
         assert (f["score"], f["status"], f["verdict"]) == (f["max_score"], "pass", None), f
+
+
+def test_agreement_away_from_the_wrong_elements_blames_no_one() -> None:
+    """A backward wrong at one element, sampled elsewhere: that it agrees with the forward
+    there says nothing of the element that fails, so no verdict; sampled there, the
+    forward (which fails too) is blamed."""
+    from grader.grading.compare import Check
+    from grader.grading.verdict import verdict
+    from grader.sandbox.results import CaseOutcome
+
+    case = next(c for c in load_vectors(VECTORS, ("public",)).cases if c.id == "relu_backward.seed")
+    want = case.expected["dx"]
+    wrong = want.copy().reshape(-1)
+    wrong[0] += 1.0
+    wrong = wrong.reshape(want.shape)
+    failing = [Check("dx", 0.0, "dx is off", rel_error=0.5)]
+
+    def said(at: list[int]) -> str | None:
+        where = np.array(at, dtype=np.int64)
+        outcome = CaseOutcome(
+            case.id,
+            0.0,
+            values={"dx": wrong},
+            numeric={
+                numeric_key("dx"): wrong.reshape(-1)[where],
+                numeric_key("dx") + ":at": where,
+            },
+        )
+        return verdict(case, outcome, failing, {"relu_forward": False, "relu_backward": False})
+
+    assert said([3, 5, 7]) is None
+    assert said([0, 5, 7]) == (
+        "your relu_backward agrees with the numerical gradient of your own relu_forward, "
+        "so the bug is in relu_forward"
+    )
+
+
+def test_no_process_to_spare_means_no_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the process limit is full (a fork bomb's leftovers), the check is skipped:
+    the fork's failure never becomes the case's."""
+    from grader.sandbox.inside import gradcheck
+
+    case = next(c for c in load_vectors(VECTORS, ("public",)).cases if c.id == "svm_loss.seed")
+    spec = case.spec(gradcheck=True)
+    assert spec.get("gradcheck")
+
+    def full(*_: object) -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(gradcheck, "_fork", full)
+    namespace = {"svm_loss": reference.layers.svm_loss}
+    started = gradcheck.clock()
+    assert gradcheck.isolated(namespace, spec, case.inputs, 5.0, started) == {}

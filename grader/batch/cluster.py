@@ -34,6 +34,8 @@ from grader.vectors import MISTAKES_FOLDER
 # notebook are well under a megabyte; a notebook with plots, a few. 64 MB leaves room and
 # keeps a class's tasks small beside a worker's memory.
 ENTRY_BYTES = 64 << 20
+# And its files: a course's submission has a few; each costs the archive a header.
+ENTRY_FILES = 10_000
 # A task's worker lost once is tried again; a second loss is the infrastructure's.
 ALLOWED_FAILURES = 1
 # Submissions in flight per worker thread: enough to keep each busy while results come
@@ -44,18 +46,21 @@ WINDOW_PER_THREAD = 2
 WORKER_WAIT = 120
 
 
-def pack(path: Path, cap: int = ENTRY_BYTES) -> bytes:
+def pack(path: Path, cap: int = ENTRY_BYTES, most: int = ENTRY_FILES) -> bytes:
     """``path`` (a file or a folder) as an uncompressed tar: symbolic links and FIFOs as
     such, never followed or read, so the worker sees the entry as the driver does."""
-    total = 0
-    for root, _, files in os.walk(path) if path.is_dir() else [("", [], [str(path)])]:
+    total = count = 0
+    folder = path.is_dir() and not path.is_symlink()
+    for root, dirs, files in os.walk(path) if folder else [("", [], [str(path)])]:
         for name in files:
             info = os.lstat(os.path.join(root, name))
             total += info.st_size if stat.S_ISREG(info.st_mode) else 0
-        if total > cap:
+        count += len(files) + len(dirs)
+        if total > cap or count > most:
             raise SubmissionError(
-                f"{path.name} is larger than {cap >> 20} MB: too large to send to a "
-                "grading worker.\nHint: remove data files and outputs from the submission."
+                f"{path.name} is larger than {cap >> 20} MB or {most} files: too large to "
+                "send to a grading worker.\nHint: remove data files and outputs from the "
+                "submission."
             )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:", format=tarfile.PAX_FORMAT) as tar:

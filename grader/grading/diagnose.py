@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.config.choices import DropoutMeaning
 from grader.grading.compare import Check, rel_error
-from grader.grading.dropout import DROPOUT_FRACTION_TOLERANCE
+from grader.grading.dropout import DROPOUT_FRACTION_TOLERANCE, keep_probability
 from grader.sandbox.results import CaseOutcome
 from grader.vectors import CaseVector, Fingerprint, error_signature
 
@@ -51,11 +52,6 @@ def close(got: np.ndarray | None, want: np.ndarray) -> bool:
         got[~finite], want[~finite], equal_nan=True
     )
     return same_specials and bool((rel_error(got[finite], want[finite]) <= MATCH).all())
-
-
-def keep_fraction(case: CaseVector, p_means: str) -> float:
-    p = float(case.params["p"])
-    return p if p_means == "keep" else 1.0 - p
 
 
 def dropout_mask(values: Mapping[str, np.ndarray]) -> np.ndarray | None:
@@ -111,12 +107,14 @@ STATISTICS: dict[str, Statistic] = {
 }
 
 
-def matches(fp: Fingerprint, case: CaseVector, outcome: CaseOutcome, p_means: str) -> bool:
+def matches(
+    fp: Fingerprint, case: CaseVector, outcome: CaseOutcome, p_means: DropoutMeaning
+) -> bool:
     if fp.statistic:
         test = STATISTICS.get(fp.mistake)
         if test is None or outcome.failure is not None:
             return False
-        return test(case, outcome.values, keep_fraction(case, p_means))
+        return test(case, outcome.values, keep_probability(case, p_means))
     if fp.error is not None:
         failure = outcome.failure
         return failure is not None and error_signature(failure.message) == fp.error
@@ -211,7 +209,7 @@ def structural(check: Check, case: CaseVector, values: Mapping[str, np.ndarray])
 
 
 def diagnose(
-    case: CaseVector, outcome: CaseOutcome, checks: tuple[Check, ...], p_means: str
+    case: CaseVector, outcome: CaseOutcome, checks: tuple[Check, ...], p_means: DropoutMeaning
 ) -> tuple[Diagnosis, ...]:
     """Why this case fell short, as far as it can be named; nothing for a case that passes
     (an input changed in place is named even then: it passes with a warning)."""
