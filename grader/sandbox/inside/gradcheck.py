@@ -46,9 +46,12 @@ PREFIX = "numeric:"
 MAX_BYTES = 1 << 20
 # Beyond its share of the case, how long the check's process may take to be done.
 MARGIN_SECONDS = 0.2
+# How long the check waits for a process to come free under the worker's process limit
+# (the worker reaps answered cases every few milliseconds).
+FORK_WAIT = 0.5
 
 # Bound before any student code runs, which may replace these.
-_monotonic, _process_time = time.monotonic, time.process_time
+_monotonic, _process_time, _sleep = time.monotonic, time.process_time, time.sleep
 _RandomState = np.random.RandomState
 _fork, _exit, _kill, _waitpid = os.fork, os._exit, os.kill, os.waitpid
 _pipe, _read, _write, _close, _select = os.pipe, os.read, os.write, os.close, select.select
@@ -285,6 +288,22 @@ def message(
     return arrays
 
 
+def spare_fork(seconds: float) -> int | None:
+    """fork(), tried again for up to ``seconds`` (at most FORK_WAIT) while the process
+    limit is full: the worker reaps the processes of cases that have answered as it goes;
+    None where no process comes free."""
+    end = _monotonic() + min(seconds, FORK_WAIT)
+    while True:
+        try:
+            return _fork()
+        except BlockingIOError:
+            if _monotonic() > end:
+                return None
+            _sleep(0.005)
+        except OSError:
+            return None
+
+
 def isolated(
     namespace: Mapping[str, Any],
     case: Mapping[str, Any],
@@ -300,9 +319,8 @@ def isolated(
         r, w = _pipe()
     except OSError:
         return {}
-    try:
-        pid = _fork()
-    except OSError:
+    pid = spare_fork(seconds * SHARE)
+    if pid is None:
         # No process to spare (what a fork bomb left behind fills the limit): no check,
         # and the case's own result stands.
         _close(r)
