@@ -18,6 +18,7 @@ as the worker uid would: what any grader that starts a process per submission pa
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -96,12 +97,17 @@ def main() -> int:
 
             return run
 
+        # As installed: with bytecode (the warm-up run writes it where the environment
+        # asked for none, as in some containers).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
         def command() -> None:
             subprocess.run(
                 [sys.executable, "-m", "grader", str(CORRECT), "--format", "json"]
                 + ["--isolation", config.mode],
                 check=True,
                 cwd=ROOT,
+                env=env,
                 stdout=subprocess.DEVNULL,
             )
 

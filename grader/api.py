@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
+import sys
+import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.config.choices import SPLITS, Isolation, Split
 from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
 from grader.errors import NotebookError, RubricError
-from grader.grading.score import GradeResult, grade
 from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.job import Job
 from grader.sandbox.results import Failure, RunResult
@@ -21,6 +25,29 @@ from grader.sandbox.worker import SandboxConfig
 from grader.submission.budget import Budget
 from grader.submission.stage import stage
 from grader.vectors import CaseVector, load_vectors
+
+if TYPE_CHECKING:
+    from grader.grading.score import GradeResult
+
+# Scoring's modules, imported while the first worker runs (see meanwhile).
+SCORING = ("grader.grading.score",)
+
+
+def meanwhile(modules: Iterable[str]) -> threading.Thread | None:
+    """Import ``modules`` in a thread: started as a worker starts, it uses the time the
+    grader spends waiting for the worker (the import lock makes a later import of the same
+    module wait for it, never run it twice). None where all are imported already."""
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return None
+
+    def load() -> None:
+        for name in missing:
+            importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="layergrade-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def in_convention(case: CaseVector, rubric: Rubric) -> CaseVector:
@@ -99,11 +126,13 @@ def grade_submission(
     *,
     options: SourceOptions | None = None,
     in_class: bool = False,
+    warm: Iterable[str] = (),
 ) -> GradeResult:
     """Stage, run and score one submission (an entry of a class, with ``in_class``). A
     notebook that cannot be read is graded as a submission that could not run, with the
     reason; other usage errors raise, staging longer than the rubric's ``staging_seconds``
-    included. ``options`` not given (None) fall back on the rubric's."""
+    included. ``options`` not given (None) fall back on the rubric's. Scoring's modules,
+    and ``warm`` (say, the report's), are imported while the worker runs."""
     options = options or SourceOptions()
     options = SourceOptions(
         module=options.module or rubric.module,
@@ -126,10 +155,17 @@ def grade_submission(
             output="",
             seconds=0.0,
         )
+        from grader.grading.score import grade
+
         return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
     with staging:
         config.admit(Path(staging.name))
+        imports = meanwhile([*SCORING, *warm])
         run = run_submission(config, rubric.limits, job, submission)
+    if imports is not None:
+        imports.join()
+    from grader.grading.score import grade
+
     return grade(
         rubric,
         cases,
@@ -148,8 +184,10 @@ def grade_one(
     splits: tuple[Split, ...],
     *,
     options: SourceOptions | None = None,
+    warm: Iterable[str] = (),
 ) -> GradeResult:
-    """Grade one submission on the rubric's cases of ``splits``."""
+    """Grade one submission on the rubric's cases of ``splits`` (``warm``: modules to
+    import while it runs, see grade_submission)."""
     cases = graded_cases(rubric, splits)
     with Job(cases) as job:
-        return grade_submission(path, rubric, cases, config, job, options=options)
+        return grade_submission(path, rubric, cases, config, job, options=options, warm=warm)

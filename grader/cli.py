@@ -215,7 +215,6 @@ def run_grade(argv: list[str], student: bool) -> int:
     from rich.console import Console
 
     from grader.api import grade_one
-    from grader.grading.score import with_late_policy
 
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
@@ -223,11 +222,15 @@ def run_grade(argv: list[str], student: bool) -> int:
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     mode = chosen_isolation(args, student, "hidden" in splits)
     (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
-    result = grade_one(args.path, rubric, config, splits, options=source_options(args))
+    report = FORMATS[args.format]
+    result = grade_one(
+        args.path, rubric, config, splits, options=source_options(args), warm=[report.module]
+    )
     if not student and args.submitted_at is not None:
+        from grader.grading.score import with_late_policy
+
         submitted = timestamp(args.submitted_at, "--submitted-at")
         result = with_late_policy(result, rubric.late, submitted)
-    report = FORMATS[args.format]
     if args.output is None and report.show(result, Console(), args.verbose):
         text = ""
     else:

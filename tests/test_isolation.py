@@ -186,3 +186,25 @@ def test_a_new_grader_removes_what_a_killed_one_left_to_its_uid() -> None:
     finally:
         for folder in (left, worker_tmp, someone_elses):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_sweep_spares_what_a_running_case_forks_while_it_looks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A case's gradient check is forked while the worker sweeps up after another case:
+    the new process is listed with the rest, and must be recognised as the running case's
+    child, not killed as a stray (it was, when the tree was read before the list)."""
+    me, running, stray, check = 10, 20, 30, 40
+    parents = {me: 1, running: me, stray: me}
+
+    def listed(uid: int) -> list[int]:
+        parents[check] = running  # forked just now
+        return sorted(parents)
+
+    killed: list[int] = []
+    monkeypatch.setattr(processes, "pids_of", listed)
+    monkeypatch.setattr(processes, "parent_map", lambda: dict(parents))
+    monkeypatch.setattr(processes.os, "getpid", lambda: me)
+    monkeypatch.setattr(processes, "kill_all", lambda pids: killed.extend(pids) or [])
+    processes.sweep({running})
+    assert killed == [stray]

@@ -124,10 +124,11 @@ def test_v1_group_limits(tmp_path: Path) -> None:
     try:
         folders = group.folders
         (folders["memory"] / "memory.memsw.limit_in_bytes").write_text(str(2**63 - 1))
-        group.set_limits(Limits(group_memory_mb=300, processes=10))
+        group.set_limits(Limits(group_memory_mb=300, processes=10, parallel_cases=3))
         quota = (folders["cpu"] / "cpu.cfs_quota_us").read_text()
         period = (folders["cpu"] / "cpu.cfs_period_us").read_text()
-        assert quota == period == str(CPU_PERIOD_US)  # one core
+        assert period == str(CPU_PERIOD_US)
+        assert quota == str(3 * CPU_PERIOD_US)  # a core per case running at once
         assert (folders["memory"] / "memory.limit_in_bytes").read_text() == str(300 << 20)
         assert (folders["memory"] / "memory.memsw.limit_in_bytes").read_text() == str(300 << 20)
         assert int((folders["pids"] / "pids.max").read_text()) >= 10
@@ -162,7 +163,7 @@ def test_v2_group_limits_and_oom_count(tmp_path: Path) -> None:
     own.mkdir()
     group = SlotGroup(Hierarchy(2, dict.fromkeys(("cpu", "memory", "pids"), own)), "slot-7")
     folder = group.folders["cpu"]
-    group.set_limits(Limits(group_memory_mb=300))
+    group.set_limits(Limits(group_memory_mb=300, parallel_cases=1))
     assert (folder.parent / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
     assert (folder / "cpu.max").read_text() == f"{CPU_PERIOD_US} {CPU_PERIOD_US}"
     assert (folder / "memory.max").read_text() == str(300 << 20)
@@ -325,7 +326,8 @@ def test_a_worker_and_its_processes_run_in_the_slots_group(tmp_path: Path) -> No
     # bubblewrap, its init and the worker, at least, were seen in the group while importing.
     assert len(members) >= 3, members
     quota = group.folders["cpu"] / ("cpu.max" if group.version == 2 else "cpu.cfs_quota_us")
-    assert quota.read_text().split()[0] == str(CPU_PERIOD_US)  # one core
+    # A core per case running at once.
+    assert quota.read_text().split()[0] == str(rubric.limits.parallel_cases * CPU_PERIOD_US)
     assert group.members() == []  # nothing left running
 
 

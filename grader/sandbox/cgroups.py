@@ -5,8 +5,9 @@ The per-process limits (environment.py) leave three holes that only the kernel's
 groups close: a submission's busy processes take the CPU from the submission graded beside
 it; memory in memfd files, tmpfs and the page cache is not part of any address space; and
 each of up to ``processes`` processes gets the full address-space limit. Every worker of a
-slot runs in that slot's group: at most one core, ``group_memory_mb`` of memory (swap
-included where it is accounted) and a process count.
+slot runs in that slot's group: an equal share of the CPU (the scheduler's default
+weights) and at most one core per case it runs at once, ``group_memory_mb`` of memory
+(swap included where it is accounted) and a process count.
 
 Version 2 where the grader's own group can hand the cpu, memory and pids controllers down
 to groups of its own; version 1 where those controllers have hierarchies of their own (the
@@ -170,9 +171,14 @@ class SlotGroup:
             return
         memory = limits.group_memory_mb << 20
         processes = limits.processes + OVERHEAD_PROCESSES
+        # One core per case the worker runs at once: a quota of one core for two cases
+        # throttled a lone slot for about a fifth of its time (cpu.stat's throttled_time)
+        # while the other core stood idle. Slots share the machine by the scheduler's
+        # equal weights; the quota bounds what one submission can take.
+        quota = CPU_PERIOD_US * max(1, limits.parallel_cases)
         cpu, mem, pids = (self.folders[c] for c in CONTROLLERS)
         if self.version == 2:
-            write(cpu / "cpu.max", f"{CPU_PERIOD_US} {CPU_PERIOD_US}")
+            write(cpu / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             write(mem / "memory.max", memory)
             if (mem / "memory.swap.max").exists():
                 write(mem / "memory.swap.max", 0)
@@ -180,7 +186,7 @@ class SlotGroup:
             self.limited = limits
             return
         write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
-        write(cpu / "cpu.cfs_quota_us", CPU_PERIOD_US)
+        write(cpu / "cpu.cfs_quota_us", quota)
         memsw = mem / "memory.memsw.limit_in_bytes"
         # Memory and swap together, no more than the memory alone. The kernel wants
         # memory <= memory+swap at every step: lower the one first that keeps it so.

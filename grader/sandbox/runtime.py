@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import importlib.metadata
 import json
 import os
 import site
@@ -135,6 +134,8 @@ def notebook_site() -> tuple[Path, ...]:
                 if top.name != "numpy" and not top.name.startswith("__editable__"):
                     found.add(top)
     # Packages that read their own metadata at import need their .dist-info folders.
+    import importlib.metadata  # for notebooks only: a sixth of the module path's imports
+
     distributions = importlib.metadata.packages_distributions()
     for top in list(found):
         for dist in distributions.get(top.name.removesuffix(".py"), []):

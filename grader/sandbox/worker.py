@@ -51,10 +51,13 @@ TEARDOWN_SECONDS = 5.0
 # How long a worker that answered everything may take to leave on its own: it kills what
 # its cases left and reaps them, which takes milliseconds.
 QUIT_SECONDS = 1.0
-# A case's wall-clock deadline, as a multiple of its CPU time limit, where no control group
-# gives the worker a core of its own: a slowdown of three from busy neighbours on a
-# two-core machine (two slots, and the grader) still lets a correct case finish.
-SHARED_CPU_FACTOR = 3.0
+# A case's wall-clock deadline, as a multiple of its CPU time limit. A case shares the CPU
+# with the other case its worker runs at once, and, where no control group gives the slot
+# a share of its own, with whatever else runs: a slowdown of three from busy neighbours on
+# a two-core machine (two slots, and the grader) still lets a correct case finish, and a
+# case that spins reaches its CPU limit first whatever the load (the student reads "used
+# more than 1 s of CPU time", the same in every run).
+WALL_FACTOR = 3.0
 # Run with -c: puts the worker's package (argv[1]) first and numpy's folder (argv[2]) last
 # on a path that otherwise holds the standard library only, then starts it.
 BOOTSTRAP = (
@@ -91,8 +94,7 @@ class SandboxConfig:
 
     def case_wall_seconds(self, limits: Limits) -> float:
         """A case's wall-clock deadline (its CPU time is limited to ``case_seconds``)."""
-        factor = 1.0 if self.group is not None else SHARED_CPU_FACTOR
-        return limits.case_seconds * factor
+        return limits.case_seconds * WALL_FACTOR
 
     def admit(self, folder: Path) -> None:
         """Open a submission's staging ``folder`` to this slot's workers only."""

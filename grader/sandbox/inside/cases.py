@@ -1,13 +1,17 @@
-"""One case in a forked child of the worker, with its own deadline.
+"""A function's cases in a forked child of the worker, each with its own deadline.
 
-The child runs the case's calls, writes one message and exits; the worker reads the
-message, or kills the child when its deadline passes, and turns what happened into the
-message it forwards to the grader. A crash, a hang or an exit costs that case only.
+The child runs its cases one after the other, from the state the submission's import left
+(each case's arguments are fresh copies), writes one message per case and exits; the
+worker forwards each message, or kills the child when a case's deadline passes, and turns
+what happened into the message of the case that was running. The cases after it run in a
+new child: a crash, a hang or an exit costs that case only. One child per function rather
+than per case: a fork, and the pages the child's first case copies from the worker, cost
+more than a small case's calls.
 
-Each case has ``seconds`` of CPU time (RLIMIT_CPU on its process, and on each process it
-starts), and a wall-clock deadline: the same ``seconds`` where the grader's control group
-gives the worker a core of its own, a multiple of it where the CPU is shared with whatever
-else runs (a busy neighbour then slows a case without making it fail).
+Each case has ``seconds`` of CPU time (RLIMIT_CPU, counted from the case's start, on its
+process and on each process it starts), and a wall-clock deadline, a multiple of
+``seconds`` (the grader's choice, see worker.py): a busy neighbour slows a case without
+making it fail.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +34,7 @@ from .gradcheck import clock, isolated
 
 # Bound before any student code runs, which may replace the os module's functions.
 _fork, _exit, _wait4 = os.fork, os._exit, os.wait4
-_setrlimit = resource.setrlimit
+_setrlimit, _process_time = resource.setrlimit, time.process_time
 # Above any descriptor a worker holds (its RLIMIT_NOFILE is 64).
 MAX_FD = 1 << 16
 
@@ -46,24 +51,28 @@ def reap_answered() -> None:
 
 
 class Child:
-    """The worker's side of one case running in a forked child."""
+    """The worker's side of a forked child running a function's cases in order."""
 
     def __init__(
         self,
         namespace: Mapping[str, Any],
-        case: Mapping[str, Any],
+        cases: Sequence[Mapping[str, Any]],
         inputs: Mapping[str, np.ndarray],
         seconds: float,
         wall_seconds: float,
     ) -> None:
-        """Fork the case's child. It keeps its own result channel and the standard streams,
-        nothing else of the worker's: not the pipes to the grader, not the other cases'
-        answers (the worker is not dumpable either, so /proc gives no way back to them)."""
-        self.case_id = case["id"]
+        """Fork the child for ``cases`` (``inputs`` holds all of theirs, by "case:name").
+        It keeps its own result channel and the standard streams, nothing else of the
+        worker's: not the pipes to the grader, not the other cases' answers (the worker is
+        not dumpable either, so /proc gives no way back to them)."""
+        self.cases = deque(cases)
         self.seconds, self.wall_seconds = seconds, wall_seconds
         self.deadline = time.monotonic() + wall_seconds
         self.data = bytearray()
-        self.complete = self.closed = self.timed_out = self.malformed = False
+        # Whole messages read and not yet forwarded; how many were read.
+        self.ready: deque[bytes] = deque()
+        self.count = 0
+        self.closed = self.timed_out = self.malformed = False
         self.fork_error: str | None = None
         r, w = os.pipe()
         try:
@@ -75,86 +84,107 @@ class Child:
             if self.pid == 0:
                 os.closerange(3, w)
                 os.closerange(w + 1, MAX_FD)
-                # Its own process group, so that what the case starts can be ended with it.
+                # Its own process group, so that what the cases start can be ended with it.
                 os.setpgid(0, 0)
-                run_child(namespace, case, inputs, w, seconds)
+                run_child(namespace, cases, inputs, w, seconds)
         os.close(w)
         self.fd = r
 
     @property
     def finished(self) -> bool:
-        return self.complete or self.closed or self.timed_out or self.malformed
+        """Nothing more will come: every case answered, or the child failed."""
+        return not self.cases or self.closed or self.timed_out or self.malformed
 
     def read(self) -> None:
         chunk = os.read(self.fd, 1 << 20)
         self.data += chunk
         self.closed = not chunk
-        length = message_length(self.data)
-        if length == MALFORMED:
-            self.malformed = True
-        elif length is not None:
-            del self.data[length:]
-            self.complete = True
+        while self.cases and not self.malformed:
+            length = message_length(self.data)
+            if length is None:
+                return
+            if length == MALFORMED:
+                self.malformed = True
+                return
+            message = bytes(self.data[:length])
+            del self.data[:length]
+            self.ready.append(message)
+            self.cases.popleft()
+            self.count += 1
+            # The next case's deadline counts from the end of this one.
+            self.deadline = time.monotonic() + self.wall_seconds
 
-    def answer(self) -> bytes:
-        """The message to forward: the child's own, or what became of it."""
+    def answers(self) -> list[bytes]:
+        """The messages to forward now: whole ones the child wrote; once it has failed on
+        its first case, what became of that case. The cases left stay in ``cases``, for
+        another child."""
+        out = list(self.ready)
+        self.ready.clear()
+        if not self.finished:
+            return out
         os.close(self.fd)
-        base = {"type": "result", "case": self.case_id}
-        if self.fork_error is not None:
-            error = f"could not start a process for this case ({self.fork_error})"
-            return encode_message(dict(base, status="error", error=error))
-        for kill in (os.kill, os.killpg):
+        for kill in (os.kill, os.killpg) if self.pid else ():
             with contextlib.suppress(OSError):
                 kill(self.pid, signal.SIGKILL)
-        if self.complete:
+        if not self.cases or (self.count and self.fork_error is None):
+            # Done; or failed after answering a case, when what failed may still be that
+            # case (a thread it left, an exit after its answer): the cases left run again
+            # in a fresh child, where only the case that runs first can be charged.
             answered.append(self.pid)
-            return bytes(self.data)
+            return out
+        case = self.cases.popleft()
+        base = {"type": "result", "case": case["id"]}
+        if self.fork_error is not None:
+            error = f"could not start a process for this case ({self.fork_error})"
+            return out + [encode_message(dict(base, status="error", error=error))]
         _, status, usage = _wait4(self.pid, 0)
         if self.malformed:
-            return encode_message(
-                dict(base, status="error", error="the case sent a garbled answer")
-            )
+            error = "the case sent a garbled answer"
+            return out + [encode_message(dict(base, status="error", error=error))]
         if self.timed_out:
-            return encode_message(dict(base, status="timeout", seconds=self.wall_seconds))
+            return out + [encode_message(dict(base, status="timeout", seconds=self.wall_seconds))]
         if os.WIFSIGNALED(status) and (
             os.WTERMSIG(status) == signal.SIGXCPU or usage.ru_utime + usage.ru_stime >= self.seconds
         ):
-            return encode_message(dict(base, status="timeout", seconds=self.seconds, clock="cpu"))
+            timeout = dict(base, status="timeout", seconds=self.seconds, clock="cpu")
+            return out + [encode_message(timeout)]
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status)).name
-            return encode_message(dict(base, status="killed", signal=sig))
+            return out + [encode_message(dict(base, status="killed", signal=sig))]
         code = os.WEXITSTATUS(status)
         error = f"the process exited (code {code}) instead of returning: os._exit?"
-        return encode_message(dict(base, status="exit", error=error))
+        return out + [encode_message(dict(base, status="exit", error=error))]
 
 
-def limit_cpu(seconds: float) -> None:
-    """At ``seconds`` of CPU time the kernel sends SIGXCPU, a second later SIGKILL."""
-    soft = max(1, math.ceil(seconds))
+def limit_cpu(seconds: float, hard: int, first: bool) -> None:
+    """SIGXCPU after ``seconds`` of the case's CPU time, SIGKILL at ``hard``, the child's
+    whole allowance (a hard limit can only be lowered: it is the same for all its cases).
+    The limit counts whole seconds of the process's time: exact for the child's first case
+    (a new process starts from zero), up to a second more for the cases after it, which
+    are charged with nothing but run again as the first of a fresh child when they fail."""
+    used = 0.0 if first else _process_time()
+    soft = min(max(1, math.ceil(used + seconds)), hard)
     with contextlib.suppress(ValueError, OSError):
-        _setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        _setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def first_to_go() -> None:
-    """Make this case the kernel's first choice when the worker's group runs out of
+    """Make this child the kernel's first choice when the worker's group runs out of
     memory: the case, not the worker serving the others, pays for what it took."""
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
 
 
-def run_child(
+def run_case(
     namespace: Mapping[str, Any],
     case: Mapping[str, Any],
     inputs: Mapping[str, np.ndarray],
-    w: int,
     seconds: float,
-) -> None:
-    """The child's side: run the case, write one message, exit. Never returns."""
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One case's message: its outputs, or what went wrong."""
     started = clock()
     mutated: list[str] = []
     try:
-        limit_cpu(seconds)
-        first_to_go()
         header, arrays = result_message(run_calls(namespace, case, inputs, mutated))
         header["mutated"] = mutated
         # Beside the outputs, never instead of them: a check that fails sends nothing.
@@ -168,7 +198,25 @@ def run_child(
         header, arrays = error_message(exc, "exit"), {}
     except BaseException as exc:
         header, arrays = error_message(exc), {}
+    return header, arrays
+
+
+def run_child(
+    namespace: Mapping[str, Any],
+    cases: Sequence[Mapping[str, Any]],
+    inputs: Mapping[str, np.ndarray],
+    w: int,
+    seconds: float,
+) -> None:
+    """The child's side: run the cases in order, one message each, then exit. Never
+    returns."""
     try:
-        write_message(w, dict(header, case=case["id"]), arrays)
+        first_to_go()
+        hard = len(cases) * (math.ceil(seconds) + 1) + 1
+        for k, case in enumerate(cases):
+            limit_cpu(seconds, hard, first=k == 0)
+            mine = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
+            header, arrays = run_case(namespace, case, mine, seconds)
+            write_message(w, dict(header, case=case["id"]), arrays)
     finally:
         _exit(0)

@@ -142,6 +142,8 @@ def sweep(running: set[int]) -> None:
     process limit or the CPU that later cases need. Safe only where every process of the
     uid is this worker's (a uid or a pid namespace of its own).
     """
+    # Listed before the family tree is read: a process a running case forks meanwhile (a
+    # gradient check's) is either not listed or, listed, found in the tree as its child.
+    listed = pids_of(os.getuid())
     keep = descendants_of(running) | ancestors_of(os.getpid())
-    strays = [pid for pid in pids_of(os.getuid()) if pid not in keep]
-    settle(kill_all(strays))
+    settle(kill_all(pid for pid in listed if pid not in keep))

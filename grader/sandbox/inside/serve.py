@@ -15,6 +15,18 @@ from .cases import Child, reap_answered
 from .frames import read_request, write_all
 from .processes import sweep
 
+# The most cases one child runs: a function's cases, in the default rubric up to seven.
+GROUP = 16
+
+
+def take_group(queue: deque[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The cases at the head of ``queue`` that share the first one's function."""
+    group = [queue.popleft()]
+    function = group[0].get("function")
+    while queue and len(group) < GROUP and function and queue[0].get("function") == function:
+        group.append(queue.popleft())
+    return group
+
 
 def serve(
     namespace: Mapping[str, Any],
@@ -28,33 +40,44 @@ def serve(
     parallel: int,
     contain: bool,
 ) -> None:
-    """Answer case requests in the order they came, running up to ``parallel`` at once,
-    each with ``seconds`` of CPU time and a deadline ``wall_seconds`` away.
+    """Answer case requests in the order they came: consecutive cases of one function in
+    one child (cases.py), up to ``parallel`` children running at once; each case with
+    ``seconds`` of CPU time and a deadline ``wall_seconds`` after the one before it.
 
     With ``contain``, every process of this uid is ours (a uid or pid namespace of our
-    own), and whatever a finished case left running is killed before the next starts.
+    own), and whatever a finished child left running is killed before the next starts.
     """
     queue: deque[Mapping[str, Any]] = deque()
     running: deque[Child] = deque()
     more = True
     while more or queue or running:
-        while running and running[0].finished:
-            write_all(res_fd, running.popleft().answer())
+        while running:
+            head = running[0]
+            for message in head.answers():
+                write_all(res_fd, message)
+            if not head.finished:
+                break
+            running.popleft()
             if contain:
-                sweep({c.pid for c in running})
+                sweep({c.pid for c in running if c.pid})
                 reap_answered()
-        while queue and len(running) < parallel:
-            case = queue[0]
-            case_inputs = {name: inputs[f"{case['id']}:{name}"] for name in case["inputs"]}
+            if head.cases:
+                # It failed on one of its cases: the cases after that one go to a child of
+                # their own, answered before any later child's.
+                running.appendleft(Child(namespace, head.cases, inputs, seconds, wall_seconds))
+        # A child whose cases are done waits for those before it to be answered, without
+        # holding one of the ``parallel`` places: a long case does not stall the short ones.
+        while queue and sum(not c.finished for c in running) < parallel:
             reap_answered()
-            child = Child(namespace, case, case_inputs, seconds, wall_seconds)
+            group = take_group(queue)
+            child = Child(namespace, group, inputs, seconds, wall_seconds)
             if child.fork_error is not None and running:
                 # A running case may be what fills the process limit: try again once it
                 # has answered and what it left behind is swept away.
                 os.close(child.fd)
+                queue.extendleft(reversed(group))
                 break
             running.append(child)
-            queue.popleft()
         waiting = [c for c in running if not c.finished]
         if not (waiting or more):
             continue
@@ -62,15 +85,17 @@ def serve(
         left = None if timeout is None else max(0.0, timeout - time.monotonic())
         fds = [c.fd for c in waiting] + ([req_fd] if more else [])
         ready = set(select.select(fds, [], [], left)[0])
-        if req_fd in ready:
+        while req_fd in ready:
             try:
                 request = read_request(req_fd)
             except EOFError:
                 request = {"quit": True}
             if request.get("quit"):
                 more = False
-            else:
-                queue.append(cases[request["case"]])
+                break
+            queue.append(cases[request["case"]])
+            # Every request already written, so that a function's cases go to one child.
+            ready = ready - {req_fd} | set(select.select([req_fd], [], [], 0)[0])
         now = time.monotonic()
         for child in waiting:
             if child.fd in ready:
