@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nbclient import NotebookClient
+from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent / "zoo" / "notebooks"
@@ -59,3 +61,15 @@ def run_module(source: str) -> dict[str, Any]:
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:
     """The seed notebook's relative error."""
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def execute_in(nb: NotebookNode, folder: Path, timeout: float = 60) -> None:
+    """Run every cell of ``nb`` in a Jupyter kernel started in ``folder``, past errors."""
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()

@@ -27,10 +27,11 @@ VECTORS = GRADER.parent / "assignments" / "modular_layers" / "vectors"
 # nothing of the grader, and its frame format and call interpreter are the one definition
 # of both. api grades one submission through every stage, batch a class through api,
 # bundle writes what students get from a rubric and its vectors, autograder runs api as a
-# platform's entry point (Gradescope's run_autograder), and the command line comes last.
+# platform's entry point (Gradescope's run_autograder), the command line comes next, and
+# jupyter (the in-notebook check, which runs the command in a process of its own) last.
 STAGES = (
     "inside", "errors", "config", "vectors", "submission", "sandbox", "grading", "report", "api",
-    "batch", "bundle", "autograder", "cli",
+    "batch", "bundle", "autograder", "cli", "jupyter",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import yaml
 from support import (
@@ -61,6 +62,29 @@ def test_correct_notebook_defining_the_functions_inline(rubric: Path) -> None:
     assert result["score"] == FULL
     assert result["mode"] == "notebook"
     assert result["sandboxed"] is True
+    # Its first cell has a shell escape (!ls): said not to run, not a failing cell.
+    assert "!ls" in CORRECT_NOTEBOOK.read_text()
+    assert not result["notes"], result["notes"]
+    assert "(not run while grading: !ls)" in result["output"]
+    assert "Traceback" not in result["output"], result["output"][-2000:]
+
+
+SHELL_ESCAPES = """
+files = !ls
+print("files:", list(files))
+!pip install numpy
+"""
+
+
+def test_shell_escapes_do_not_run_and_cost_nothing(rubric: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(CORRECT_NOTEBOOK, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(SHELL_ESCAPES))
+    path = tmp_path / "escapes.ipynb"
+    nbformat.write(nb, path)
+    result = graded(path, rubric)
+    assert result["score"] == FULL and not result["notes"], result["notes"]
+    assert "files: []" in result["output"]
+    assert "(not run while grading: !pip install numpy)" in result["output"]
 
 
 def test_notebook_importing_the_submissions_own_module(rubric: Path, tmp_path: Path) -> None:

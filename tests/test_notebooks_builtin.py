@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat import NotebookNode
+from notebook_support import execute_in
 from support import ROOT
 
 from grader.config.rubric import assignment_names
@@ -35,14 +35,7 @@ def run_notebook(name: str, layers: Path, folder: Path) -> list[NotebookNode]:
     shutil.copyfile(layers, folder / "cs231n" / "layers.py")
     path = shutil.copyfile(notebook_path(name), folder / f"{name}.ipynb")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=60,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(folder)}},
-    )
-    client.execute()
+    execute_in(nb, folder)
     cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in cells), f"{name}: not every cell ran"
     return cells

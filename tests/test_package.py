@@ -64,7 +64,9 @@ def hidden_arrays() -> list[tuple[str, bytes]]:
 def test_the_wheel_holds_every_package_and_the_public_assignment(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for init in sorted((ROOT / "grader").rglob("__init__.py")):
-        assert str(init.relative_to(ROOT)) in names, init
+        installed = str(init.relative_to(ROOT)).replace("grader/jupyter/", "layergrade/")
+        assert installed in names, init
+    assert "grader/jupyter/__init__.py" not in names  # once, as layergrade
     assert "grader/assignments/modular_layers/rubric.yaml" in names
     public = sorted(p.name for p in (ASSIGNMENT / "vectors" / "public").iterdir())
     for name in public:
@@ -94,6 +96,10 @@ def test_the_package_list_names_every_package_folder() -> None:
     folders = {
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "grader").rglob("__init__.py")
     }
-    assert folders <= listed
-    assert listed - folders == {"grader.assignments"}
-    assert config["package-dir"] == {"grader.assignments": "assignments"}
+    # grader/jupyter/ is installed under the name students load: layergrade.
+    assert folders - {"grader.jupyter"} <= listed
+    assert listed - folders == {"grader.assignments", "layergrade"}
+    assert config["package-dir"] == {
+        "grader.assignments": "assignments",
+        "layergrade": "grader/jupyter",
+    }

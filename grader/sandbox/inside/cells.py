@@ -107,8 +107,24 @@ def make_shell() -> Any:
         def enable_gui(self, gui: object = None) -> None:
             """No event loop to hook: %matplotlib inline needs nothing more."""
 
+        def system(self, cmd: str) -> None:
+            """A shell escape (``!ls``, ``!pip install ...``) is not the student's code and
+            has no place in grading: said so, not run (IPython's own way needs pexpect,
+            and the sandbox has no shell for it)."""
+            print(f"(not run while grading: !{cmd})")
+
+        def getoutput(self, cmd: str, split: bool = True, depth: int = 0) -> Any:
+            """``files = !ls``: the same, with an empty list for the output."""
+            from IPython.utils.text import SList
+
+            self.system(cmd)
+            return SList()
+
     config = Config()
     config.HistoryManager.enabled = False
+    # Plain tracebacks: the richer ones need stack_data, which the sandbox does not mount
+    # (the grader reads the exception itself, not what the shell prints of it).
+    config.InteractiveShell.xmode = "Plain"
     return Shell.instance(config=config, colors="NoColor")
 
 

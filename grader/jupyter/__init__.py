@@ -1,0 +1,177 @@
+"""Check your layers from inside your notebook; installed as the package ``layergrade``.
+
+    %load_ext layergrade
+    %check affine_forward relu_forward        (%check alone: every function)
+
+or, in code, ``layergrade.check("affine_forward")``. The check runs ``grade check`` on
+your code in a process of its own (grader/sandbox/checker.py), in the same isolation as
+from a terminal and on the public cases only, and shows its report as a table (as text
+in a terminal IPython). Your kernel never holds an expected value: what your code does to
+it (numpy patched, these functions replaced) changes nothing of what the check finds.
+
+What is checked: ``path`` when given (a layers.py, a notebook, a folder); else
+cs231n/layers.py under the kernel's folder, which the course's notebooks import; else the
+definitions of the cells this kernel has run, as a notebook graded without running it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import UsageError
+from grader.sandbox.checker import run_check
+
+MODULE = Path("cs231n") / "layers.py"
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a check found: per function, its score and what to do about it."""
+
+    checked: str
+    functions: tuple[Mapping[str, Any], ...]
+    score: float
+    max_score: float
+    problems: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, checked: str, report: Mapping[str, Any]) -> Report:
+        problems = [str(n) for n in report.get("notes") or ()]
+        if report.get("import_error"):
+            problems.insert(0, f"could not import your code: {report['import_error']}")
+        return cls(
+            checked=checked,
+            functions=tuple(report.get("functions") or ()),
+            score=float(report.get("score", 0)),
+            max_score=float(report.get("max_score", 0)),
+            problems=tuple(problems),
+        )
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.functions) and self.score == self.max_score
+
+    def title(self) -> str:
+        return (
+            f"layergrade check of {self.checked}: {self.score:g} / {self.max_score:g} "
+            "on the public cases"
+        )
+
+    def __str__(self) -> str:
+        lines = [self.title(), *self.problems]
+        width = max((len(str(f["name"])) for f in self.functions), default=0)
+        for f in self.functions:
+            score = f"{f['score']:g} / {f['max_score']:g}"
+            lines.append(f"  {f['name']:<{width}}  {score:>9}  {f['status']:<4}  {f['feedback']}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        def cell(text: object, style: str = "") -> str:
+            attribute = f' style="{style}"' if style else ""
+            return f"<td{attribute}>{html.escape(str(text))}</td>"
+
+        rows = []
+        for f in self.functions:
+            ok = f["status"] == "pass"
+            colour = "color:#1a7f37" if ok else "color:#cf222e"
+            rows.append(
+                "<tr>"
+                + cell(f["name"], "font-family:monospace")
+                + cell(f"{f['score']:g} / {f['max_score']:g}")
+                + cell(f["status"], colour + ";font-weight:bold")
+                + cell(f["feedback"], "text-align:left;white-space:pre-wrap")
+                + "</tr>"
+            )
+        problems = "".join(f"<p>{html.escape(p)}</p>" for p in self.problems)
+        head = "".join(f"<th>{h}</th>" for h in ("function", "score", "result", "found"))
+        return (
+            f'<div class="layergrade-check"><p><b>{html.escape(self.title())}</b></p>'
+            f"{problems}<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
+
+
+def history_notebook(cells: Sequence[str], folder: Path) -> Path:
+    """The cells a kernel ran, as a notebook (nbformat 4) in ``folder``."""
+    code: list[dict[str, Any]] = [
+        {
+            "cell_type": "code",
+            "id": f"cell-{number}",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": source,
+        }
+        for number, source in enumerate(cells)
+        if source.strip()
+    ]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": code}
+    path = folder / "notebook.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def kernel_cells() -> list[str]:
+    """What this IPython kernel has run, oldest first ([] outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    return [str(source) for source in shell.user_ns.get("In", [])[1:]]
+
+
+def check(
+    *functions: str,
+    path: str | Path | None = None,
+    rubric: str | Path | None = None,
+    execute: bool = True,
+) -> Report:
+    """Check ``functions`` (all of the rubric's when none is named) on the public cases:
+    of ``path``, else of cs231n/layers.py here, else of the cells this kernel has run."""
+    here = Path.cwd()
+    chosen = Path(rubric) if rubric is not None else None
+    if path is not None:
+        target = Path(path)
+        report = run_check(target, functions, cwd=here, execute=execute, rubric=chosen)
+        return Report.from_json(str(path), report)
+    if (here / MODULE).is_file():
+        report = run_check(here / MODULE, functions, cwd=here, rubric=chosen)
+        return Report.from_json(str(MODULE), report)
+    cells = kernel_cells()
+    if not cells:
+        raise UsageError(
+            f"nothing to check: no {MODULE} here ({here}) and no cells run in this kernel; "
+            "name your code with check(..., path=...)"
+        )
+    with tempfile.TemporaryDirectory(prefix="layergrade-check-") as folder:
+        notebook = history_notebook(cells, Path(folder))
+        # Only the definitions: running the cells again would run this check again.
+        report = run_check(notebook, functions, cwd=here, execute=False, rubric=chosen)
+    return Report.from_json("the cells run in this notebook", report)
+
+
+def check_magic(line: str) -> None:
+    """%check [FUNCTION ...]: check the named functions (every one when none is named)."""
+    from IPython.display import display
+
+    try:
+        display(check(*line.split()))  # type: ignore[no-untyped-call]
+    except UsageError as exc:
+        print(f"layergrade: {exc}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """%load_ext layergrade: adds the %check magic."""
+    ipython.register_magic_function(check_magic, "line", "check")
