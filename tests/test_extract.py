@@ -95,7 +95,10 @@ def test_correct_inline_keeps_definitions_imports_and_constants_only() -> None:
     assert markers(source) == [
         (2, 2), (3, 1), (4, 2), (4, 3), (4, 4), (5, 1), (7, 1), (8, 1), (10, 1), (11, 1), (12, 1),
     ]  # fmt: skip
-    assert "try:\n    import numpy as np\nexcept ImportError:\n    pass\n" in source
+    assert (
+        "try:\n    import numpy as np\nexcept Exception as _exc:\n"
+        "    __layergrade_failed_imports__.append((2, 2, _exc))\n" in source
+    )
     for dropped in ("print(", "get_ipython", "matplotlib", "autoreload", "random", "linspace"):
         assert dropped not in source
     namespace = run_module(source)
@@ -205,7 +208,10 @@ def test_imports_module_imports_the_layers_beside_it(tmp_path: Path) -> None:
     source, warnings = extract_module(read_notebook(folder / "notebook.ipynb"))
     assert warnings == ()
     assert markers(source) == [(2, 1), (2, 2), (3, 2), (3, 3), (3, 4), (5, 1)]
-    assert "try:\n    from cs231n.layers import *\nexcept ImportError:\n    pass\n" in source
+    assert (
+        "try:\n    from cs231n.layers import *\nexcept Exception as _exc:\n"
+        "    __layergrade_failed_imports__.append((2, 2, _exc))\n" in source
+    )
     # Run apart from the tests, whose own imports must not meet this cs231n package.
     script = "import json, sys; ns = {}; exec(sys.stdin.read(), ns); print(json.dumps(list(ns)))"
     proc = subprocess.run(
@@ -287,7 +293,8 @@ def test_statements_sharing_a_line_are_copied_apart(tmp_path: Path) -> None:
     path = write_notebook(tmp_path / "semi.ipynb", ("code", "import os; x = f(); y = 3"))
     source, _ = extract_module(read_notebook(path))
     assert source.endswith(
-        "\n# cell 1, line 1\ntry:\n    import os\nexcept ImportError:\n    pass\n"
+        "\n# cell 1, line 1\ntry:\n    import os\n"
+        "except Exception as _exc:\n    __layergrade_failed_imports__.append((1, 1, _exc))\n"
         "\n# cell 1, line 1\ny = 3\n"
     )
 
@@ -298,9 +305,12 @@ def test_a_missing_package_does_not_stop_the_module(tmp_path: Path) -> None:
     source, _ = extract_module(read_notebook(path))
     assert (
         "# cell 1, line 2\ntry:\n    from no_such_package.sub import (\n        thing,\n    )\n"
-        "except ImportError:\n    pass\n"
+        "except Exception as _exc:\n    __layergrade_failed_imports__.append((1, 2, _exc))\n"
     ) in source
-    assert run_module(source)["f"]() == 1
+    namespace = run_module(source)
+    assert namespace["f"]() == 1
+    ((cell, line, exc),) = namespace["__layergrade_failed_imports__"]
+    assert (cell, line, type(exc)) == (1, 2, ModuleNotFoundError)
 
 
 def test_decorators_and_classes_are_kept_whole(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ SHELL_ESCAPES = """
 files = !ls
 print("files:", list(files))
 !pip install numpy
+%load_ext layergrade
+%check affine_forward
 """
 
 
@@ -85,6 +87,70 @@ def test_shell_escapes_do_not_run_and_cost_nothing(rubric: Path, tmp_path: Path)
     assert result["score"] == FULL and not result["notes"], result["notes"]
     assert "files: []" in result["output"]
     assert "(not run while grading: !pip install numpy)" in result["output"]
+    # The in-notebook check is the student's, for their kernel.
+    assert "(not run while grading: %check affine_forward)" in result["output"]
+
+
+# The first cell of the course's FullyConnectedNets.ipynb, in the order it imports:
+# modules this submission lacks (a classifier, the data loader, the Cython layers) before
+# the student's layers.
+COURSE_SETUP = """
+import time
+import numpy as np
+import matplotlib.pyplot as plt
+from cs231n.classifiers.fc_net import *
+from cs231n.data_utils import get_CIFAR10_data
+from cs231n.fast_layers import conv_forward_fast
+from cs231n.layers import *
+
+%matplotlib inline
+%load_ext autoreload
+%autoreload 2
+"""
+LOAD_DATA = """
+data = get_CIFAR10_data()
+for k, v in data.items():
+    print(k, v.shape)
+"""
+
+
+def course_notebook(tmp_path: Path) -> tuple[Path, int]:
+    """The imports_module fixture with the course's setup cell and a data-loading cell;
+    and the setup cell's number."""
+    folder = notebook_with_module(tmp_path)
+    path = folder / "notebook.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    setup = next(i for i, c in enumerate(nb.cells) if "from cs231n.layers" in c.source)
+    nb.cells[setup] = nbformat.v4.new_code_cell(COURSE_SETUP.strip())
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(LOAD_DATA.strip()))
+    nbformat.write(nb, path)
+    return folder, setup + 1
+
+
+def test_a_failing_import_costs_only_itself(rubric: Path, tmp_path: Path) -> None:
+    folder, cell = course_notebook(tmp_path)
+    result = graded(folder, rubric, "--source", "notebook")
+    assert result["score"] == FULL, notes(result)
+    said = notes(result)
+    # Each failing import is named, with its line in the cell; the data cell's error too.
+    assert f"cell {cell}, line 4: ModuleNotFoundError: No module named 'cs231n.classifiers'" in said
+    assert f"cell {cell}, line 5: ModuleNotFoundError" in said and "data_utils" in said
+    assert "(the rest of the cell ran)" in said
+    assert f"cell {cell + 1}" in said and "get_CIFAR10_data" in said
+
+
+def test_without_running_failing_imports_are_named_too(rubric: Path, tmp_path: Path) -> None:
+    folder, cell = course_notebook(tmp_path)
+    result = graded(folder, rubric, "--source", "notebook", "--no-execute")
+    assert result["score"] == FULL, notes(result)
+    missing = f"cell {cell}, line 4: ModuleNotFoundError: No module named 'cs231n.classifiers'"
+    assert missing in notes(result)
+    # Without the layers module nothing is defined, and the notes say which import failed.
+    (folder / "cs231n" / "layers.py").unlink()
+    result = graded(folder, rubric, "--source", "notebook", "--no-execute")
+    assert result["score"] == 0
+    missing = f"cell {cell}, line 7: ModuleNotFoundError: No module named 'cs231n.layers'"
+    assert missing in notes(result)
 
 
 def test_notebook_importing_the_submissions_own_module(rubric: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ on the None its stub returns."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 from notebook_support import execute_in
-from support import ROOT
+from support import ROOT, run_grade
 
 from grader.config.rubric import assignment_names
 from reference.notebooks import notebook_path, notebook_text
@@ -98,3 +99,28 @@ def test_with_the_untouched_starter_only_the_function_cells_fail(tmp_path: Path)
         assert error.startswith(("TypeError", "AttributeError")), (cell.id, error)
         assert "NoneType" in error, (cell.id, error)
         assert not CHECK.search(printed(cell)), (cell.id, printed(cell))
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+@pytest.mark.parametrize("execute", [True, False], ids=["executed", "not-executed"])
+@pytest.mark.parametrize("name", assignment_names())
+def test_the_notebook_with_the_reference_grades_full(
+    name: str, execute: bool, tmp_path: Path
+) -> None:
+    """What a student hands in: the course's notebook beside their cs231n/layers.py (here
+    the reference), graded as a notebook, its cells run or not."""
+    (tmp_path / "cs231n").mkdir()
+    (tmp_path / "cs231n" / "__init__.py").write_text("")
+    shutil.copyfile(REFERENCE, tmp_path / "cs231n" / "layers.py")
+    shutil.copyfile(notebook_path(name), tmp_path / f"{name}.ipynb")
+    extra = () if execute else ("--no-execute",)
+    proc = run_grade(
+        tmp_path, "--assignment", name, "--source", "notebook", "--format", "json", *extra
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["mode"].startswith("notebook")
+    assert result["score"] == result["max_score"] > 0, [
+        (f["name"], f["feedback"]) for f in result["functions"] if f["score"] < f["max_score"]
+    ]

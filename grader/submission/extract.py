@@ -17,6 +17,9 @@ from grader.submission.notebook import Cell, Notebook, one_line, split_lines
 from grader.submission.python2 import PYTHON2, python2_hint
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# The extracted module's list of the imports that failed: the worker reports them as the
+# notebook's cell errors, so that a function left undefined by one has its reason.
+FAILED_IMPORTS = "__layergrade_failed_imports__"
 # The assignment's whole layers module is 24 KB; ten times that in one cell is no answer.
 # Compiling and parsing a cell take about 4 us a character here: a second for this many.
 MAX_CELL_CHARS = 250_000
@@ -82,8 +85,9 @@ def extract_module(nb: Notebook, budget: Budget | None = None) -> tuple[str, tup
     ``budget`` (None: the default limit).
 
     Kept, in cell order: top-level imports (each in its own ``try``, so one missing
-    package does not stop the module), function and class definitions with their
-    decorators, and assignments of constant expressions to plain names. Everything else
+    package does not stop the module; its failure is kept in FAILED_IMPORTS), function
+    and class definitions with their decorators, and assignments of constant expressions
+    to plain names. Everything else
     (calls, loops, prints, magics) is dropped. Each kept statement is copied exactly,
     after a ``# cell N, line L`` comment that leads a traceback back to the notebook.
     Cells with a syntax error, and cells longer than MAX_CELL_CHARS, are skipped with a
@@ -112,7 +116,7 @@ def extract_module(nb: Notebook, budget: Budget | None = None) -> tuple[str, tup
                 # Must open the module; in Python 3 only `annotations` still matters.
                 futures.extend(alias.name for alias in node.names)
                 continue
-            text = kept_text(node, lines)
+            text = kept_text(node, lines, cell.number)
             if text is None:
                 continue
             if isinstance(node, DEFINITIONS):
@@ -123,6 +127,7 @@ def extract_module(nb: Notebook, budget: Budget | None = None) -> tuple[str, tup
     header = f"# Imports, definitions and constants of {one_line(nb.path.name)}, in cell order.\n"
     if futures:
         header += f"from __future__ import {', '.join(dict.fromkeys(futures))}\n"
+    header += f"{FAILED_IMPORTS} = []  # (cell, line, exception): what could not be imported\n"
     problems.extend(redefinitions(defined))
     return header + "".join(blocks), tuple(problems)
 
@@ -174,12 +179,14 @@ def segment(lines: Lines, node: ast.stmt) -> str:
     return head + "".join(lines.text[first + 1 : last]) + tail
 
 
-def kept_text(node: ast.stmt, lines: Lines) -> str | None:
-    """The text that ``node`` contributes to the module (ending in a newline), or None."""
+def kept_text(node: ast.stmt, lines: Lines, cell: int) -> str | None:
+    """The text that ``node`` of cell ``cell`` contributes to the module (ending in a
+    newline), or None."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         statement = segment(lines, node)
         body = "".join(f"    {line}" for line in split_lines(ensure_newline(statement)))
-        return f"try:\n{body}except ImportError:\n    pass\n"
+        failed = f"{FAILED_IMPORTS}.append(({cell}, {first_line(node)}, _exc))"
+        return f"try:\n{body}except Exception as _exc:\n    {failed}\n"
     if isinstance(node, DEFINITIONS):
         # A top-level definition owns its lines whole: nothing can share them.
         end = node.end_lineno or node.lineno

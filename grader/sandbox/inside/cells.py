@@ -8,6 +8,7 @@ signals.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import select
@@ -99,6 +100,39 @@ def first_error(exc: BaseException | None, cell: int) -> dict[str, Any]:
     return {"cell": cell, "line": line, "error": describe_exception(exc)[:500] if exc else "?"}
 
 
+# The imports of the cell that is running that failed: (line, exception).
+failed_imports: list[tuple[int, BaseException]] = []
+# The name, in the shell's namespace, of the function a failing import reports to.
+IMPORT_FAILED = "__layergrade_import_failed__"
+
+
+def import_failed(line: int, exc: BaseException) -> None:
+    failed_imports.append((line, exc))
+
+
+class ImportsKeepGoing(ast.NodeTransformer):
+    """Wrap each top-level import of a cell in a ``try`` that reports its failure and
+    lets the rest of the cell run: the course's notebooks import optional modules (data
+    loaders, Cython layers) in the same cell as the student's layers, and one missing
+    module would otherwise leave every function undefined."""
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        node.body = [self.guarded(s) if isinstance(s, ast.Import | ast.ImportFrom) else s
+                     for s in node.body]  # fmt: skip
+        return node
+
+    @staticmethod
+    def guarded(statement: ast.Import | ast.ImportFrom) -> ast.stmt:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            return statement
+        report = ast.parse(f"{IMPORT_FAILED}({statement.lineno}, _layergrade_exc)").body[0]
+        handler = ast.ExceptHandler(
+            type=ast.Name("Exception", ast.Load()), name="_layergrade_exc", body=[report]
+        )
+        guarded = ast.Try(body=[statement], handlers=[handler], orelse=[], finalbody=[])
+        return ast.fix_missing_locations(ast.copy_location(guarded, statement))
+
+
 def make_shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
@@ -113,6 +147,14 @@ def make_shell() -> Any:
             and the sandbox has no shell for it)."""
             print(f"(not run while grading: !{cmd})")
 
+        def run_line_magic(self, magic_name: str, line: str, _stack_depth: int = 1) -> Any:
+            """The student's own check (``%load_ext layergrade``, ``%check``) is for their
+            kernel: while grading it is said not to run, not reported as a failure."""
+            if magic_name == "check" or (magic_name, line.split()) == ("load_ext", ["layergrade"]):
+                print(f"(not run while grading: %{magic_name} {line})")
+                return None
+            return super().run_line_magic(magic_name, line, _stack_depth + 1)
+
         def getoutput(self, cmd: str, split: bool = True, depth: int = 0) -> Any:
             """``files = !ls``: the same, with an empty list for the output."""
             from IPython.utils.text import SList
@@ -125,7 +167,10 @@ def make_shell() -> Any:
     # Plain tracebacks: the richer ones need stack_data, which the sandbox does not mount
     # (the grader reads the exception itself, not what the shell prints of it).
     config.InteractiveShell.xmode = "Plain"
-    return Shell.instance(config=config, colors="NoColor")
+    shell = Shell.instance(config=config, colors="NoColor")
+    shell.ast_transformers.append(ImportsKeepGoing())
+    shell.user_ns[IMPORT_FAILED] = import_failed
+    return shell
 
 
 def run_cells(
@@ -141,8 +186,12 @@ def run_cells(
         if left <= 0:
             report["skipped"].append(cell["number"])
             continue
+        failed_imports.clear()
         outcome = attempt(shell, cell["source"], min(cell_seconds, left), contain)
         report["ran"] += 1
+        for line, exc in failed_imports if outcome.status == "ran" else ():
+            error = f"{describe_exception(exc)[:400]} (the rest of the cell ran)"
+            report["errors"].append({"cell": cell["number"], "line": line, "error": error})
         if outcome.status == "timeout":
             report["timeouts"].append(cell["number"])
         elif outcome.status == "ended":

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .calls import error_message
+from .calls import describe_exception, error_message
 from .frames import write_message
 from .privileges import clear_keyrings, cut_network, drop_privileges, install_filter
 from .processes import adopt_orphans, reap_all, sweep
@@ -67,7 +67,8 @@ def load_submission(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     """The submission's namespace, from its module or by running its notebook's cells;
     and, for a notebook, the report of running it."""
     if not config.get("cells"):
-        return load_namespace(config["module"], config["source"]), None
+        namespace = load_namespace(config["module"], config["source"])
+        return namespace, failed_imports(namespace.get(FAILED_IMPORTS))
     # Only a notebook's worker needs it (and what it imports).
     from .cells import hold_descendants, run_cells
 
@@ -82,6 +83,24 @@ def load_submission(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
         float(config["notebook_seconds"]),
         bool(config["contain"]),
     )
+
+
+# Where a notebook's definitions, extracted without running it (grader/submission/
+# extract.py), keep the imports that failed: (cell, line, exception).
+FAILED_IMPORTS = "__layergrade_failed_imports__"
+
+
+def failed_imports(found: object) -> dict[str, Any] | None:
+    """An extracted notebook's failed imports as the report of a notebook run (the grader
+    names each cell and line), or None."""
+    if type(found) is not list or not found:
+        return None
+    errors = [
+        {"cell": cell, "line": line, "error": describe_exception(exc)[:500]}
+        for cell, line, exc in (f for f in found[:100] if type(f) is tuple and len(f) == 3)
+        if isinstance(exc, BaseException)
+    ]
+    return {"errors": errors, "timeouts": [], "skipped": []}
 
 
 def read_all(fd: int) -> bytes:
