@@ -1,4 +1,5 @@
-"""Check your layers from inside your notebook; installed as the package ``layergrade``.
+"""Check your layers from inside your notebook; loaded as the package ``layergrade``
+(grader/jupyter/layergrade/, installed under that name).
 
     %load_ext layergrade
     %check affine_forward relu_forward        (%check alone: every function)
