@@ -104,13 +104,30 @@ def introduction(name: str, rubric: Rubric, parts: dict[str, Section]) -> str:
             f"{full:g}. A function that is still a stub returns None, and its cell fails "
             "with an error about `NoneType`.",
             "",
-            "Then check your layers against the grader's public cases, from the same folder:",
+            "Then check your layers against the grader's public cases: the notebook's last "
+            "cell does, or from a terminal in the same folder:",
             "",
             f"    grade check . --assignment {name}",
             "",
             "The grade comes from `cs231n/layers.py`, not from this notebook.",
         ]
     )
+
+
+def check_cells(name: str, rubric: Rubric) -> list[tuple[str, str]]:
+    """The last section: the grader's own check, run from the notebook."""
+    text = (
+        "## Check against the grader\n\n"
+        "The cell below grades `cs231n/layers.py` on the grader's public cases, as "
+        f"`grade check . --assignment {name}` does, and shows what it found for each "
+        "function. It needs the checker your course gives you for `grade check` (layergrade) "
+        "installed in the environment this notebook's kernel runs in. "
+        f"`%check --assignment {name} {rubric.functions[0].name}` checks one function. Your "
+        "code runs in a process of its own for the check: nothing in this kernel can "
+        "change what it finds."
+    )
+    code = f"%load_ext layergrade\n%check --assignment {name}"
+    return [("markdown", text), ("code", code)]
 
 
 def cells(name: str) -> list[tuple[str, str]]:
@@ -128,7 +145,7 @@ def cells(name: str) -> list[tuple[str, str]]:
         part = parts[function.name]
         out.append(("markdown", f"## `{function.name}`\n\n{part.text}"))
         out += [("code", source) for source in part.code]
-    return out
+    return out + check_cells(name, rubric)
 
 
 def notebook_text(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -73,3 +74,23 @@ def execute_in(nb: NotebookNode, folder: Path, timeout: float = 60) -> None:
         resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
+
+
+def shown(cell: NotebookNode) -> tuple[str, str]:
+    """(the HTML, the text) a cell displayed."""
+    for output in cell.outputs:
+        if output.output_type in ("display_data", "execute_result"):
+            return output.data.get("text/html", ""), output.data.get("text/plain", "")
+    printed = "".join(o.get("text", "") for o in cell.outputs)
+    errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+    raise AssertionError(f"nothing displayed; printed {printed!r}, errors {errors}")
+
+
+def rows(page: str) -> dict[str, tuple[str, str, str]]:
+    """function -> (score, result, what was found), from the check's HTML table."""
+    found = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        if cells:
+            found[cells[0]] = (cells[1], cells[2], cells[3])
+    return found

@@ -4,19 +4,17 @@ and what the kernel does to itself cannot make a check pass."""
 
 from __future__ import annotations
 
-import html
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat import NotebookNode
-from notebook_support import execute_in
+from notebook_support import execute_in, rows, shown
 from support import CORRECT_LAYERS, ROOT
 
 from grader.errors import UsageError
-from grader.jupyter import Report, check
+from grader.jupyter import Report, check, magic_arguments
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -34,26 +32,6 @@ def run(folder: Path, *cells: str) -> list[NotebookNode]:
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     execute_in(nb, folder, timeout=300)
     return list(nb.cells)
-
-
-def shown(cell: NotebookNode) -> tuple[str, str]:
-    """(the HTML, the text) a cell displayed."""
-    for output in cell.outputs:
-        if output.output_type in ("display_data", "execute_result"):
-            return output.data.get("text/html", ""), output.data.get("text/plain", "")
-    printed = "".join(o.get("text", "") for o in cell.outputs)
-    errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
-    raise AssertionError(f"nothing displayed; printed {printed!r}, errors {errors}")
-
-
-def rows(page: str) -> dict[str, tuple[str, str, str]]:
-    """function -> (score, result, what was found), from the check's HTML table."""
-    found = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", page, re.S):
-        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        if cells:
-            found[cells[0]] = (cells[1], cells[2], cells[3])
-    return found
 
 
 def course_folder(tmp_path: Path, layers: Path) -> Path:
@@ -165,3 +143,27 @@ def test_nothing_to_check_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match="path="):
         check("affine_forward")
+
+
+def test_the_magic_reads_its_options_and_functions() -> None:
+    assert magic_arguments("--assignment dropout dropout_forward") == (
+        ["dropout_forward"],
+        {"assignment": "dropout"},
+    )
+    assert magic_arguments("a --rubric='my rubric.yaml' b") == (
+        ["a", "b"],
+        {"rubric": "my rubric.yaml"},
+    )
+    assert magic_arguments("") == ([], {})
+    with pytest.raises(UsageError, match="--assignment needs a value"):
+        magic_arguments("relu_forward --assignment")
+    with pytest.raises(UsageError, match="unknown option -k.*Usage: %check"):
+        magic_arguments("-k relu_forward")
+
+
+def test_an_assignment_chooses_the_rubric(tmp_path: Path) -> None:
+    folder = course_folder(tmp_path, CORRECT_LAYERS)
+    _, checked = run(folder, "%load_ext layergrade", "%check --assignment dropout")
+    table = rows(shown(checked)[0])
+    assert set(table) == {"dropout_forward", "dropout_backward"}, table
+    assert all(result == "pass" for _, result, _ in table.values()), table

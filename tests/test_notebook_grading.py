@@ -91,6 +91,23 @@ def test_shell_escapes_do_not_run_and_cost_nothing(rubric: Path, tmp_path: Path)
     assert "(not run while grading: %check affine_forward)" in result["output"]
 
 
+@pytest.mark.parametrize("execute", [True, False], ids=["executed", "not-executed"])
+def test_the_students_own_check_in_code_costs_nothing(
+    rubric: Path, tmp_path: Path, execute: bool
+) -> None:
+    """``import layergrade`` is not in the sandbox: the import and the call say they do
+    not run while grading, not that a module is missing."""
+    nb = nbformat.read(CORRECT_NOTEBOOK, as_version=4)
+    own_check = "import layergrade\nlayergrade.check('affine_forward')"
+    nb.cells.append(nbformat.v4.new_code_cell(own_check))
+    path = tmp_path / "own_check.ipynb"
+    nbformat.write(nb, path)
+    result = graded(path, rubric, *(() if execute else ("--no-execute",)))
+    assert result["score"] == FULL and not result["notes"], result["notes"]
+    if execute:
+        assert "(not run while grading: layergrade.check)" in result["output"]
+
+
 # The first cell of the course's FullyConnectedNets.ipynb, in the order it imports:
 # modules this submission lacks (a classifier, the data loader, the Cython layers) before
 # the student's layers.
@@ -151,6 +168,42 @@ def test_without_running_failing_imports_are_named_too(rubric: Path, tmp_path: P
     assert result["score"] == 0
     missing = f"cell {cell}, line 7: ModuleNotFoundError: No module named 'cs231n.layers'"
     assert missing in notes(result)
+
+
+# The course's chain: the notebook imports the model, which imports the student's layers,
+# then the layer helpers, which import the fast layers, which need a package the grader
+# does not offer. The star import binds nothing; the layers were imported all the same.
+CHAIN = {
+    "cs231n/classifiers/__init__.py": "",
+    "cs231n/classifiers/fc_net.py": "from cs231n.layers import *\nfrom cs231n.layer_utils import *",
+    "cs231n/layer_utils.py": "from cs231n.layers import *\nfrom cs231n.fast_layers import *",
+    "cs231n/fast_layers.py": "import torch",
+}
+
+
+@pytest.mark.parametrize("execute", [True, False], ids=["executed", "not-executed"])
+def test_layers_loaded_by_a_failing_import_chain_are_graded(
+    rubric: Path, tmp_path: Path, execute: bool
+) -> None:
+    folder = tmp_path / "chain"
+    for name, text in {"cs231n/__init__.py": "", **CHAIN}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    shutil.copy(CORRECT_LAYERS, folder / "cs231n" / "layers.py")
+    nb = nbformat.v4.new_notebook()
+    setup = "import numpy as np\nfrom cs231n.classifiers.fc_net import *\nimport cs231n.solver"
+    nb.cells = [nbformat.v4.new_markdown_cell("# FullyConnectedNets"),
+                nbformat.v4.new_code_cell(setup)]  # fmt: skip
+    nbformat.write(nb, folder / "FullyConnectedNets.ipynb")
+    extra = () if execute else ("--no-execute",)
+    result = graded(folder / "FullyConnectedNets.ipynb", rubric, *extra)
+    said = notes(result)
+    assert result["score"] == FULL, said
+    # Whose each missing module is: the environment's, or the submission's own.
+    assert "cell 2, line 2: ModuleNotFoundError: No module named 'torch' (torch is not " in said
+    assert "No module named 'cs231n.solver' (the submission has no cs231n/solver)" in said
+    assert "affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss, " in said
+    assert "graded from cs231n/layers.py, which the notebook's imports loaded" in said
 
 
 def test_notebook_importing_the_submissions_own_module(rubric: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The built-in assignments' notebooks for students: each is what reference/notebooks.py
 makes of its rubric, and each runs top to bottom in a Jupyter kernel with the reference
-solution as the student's cs231n/layers.py, every exact check it prints small. With the
-untouched starter, its setup cell still runs, and each function's cell fails in itself,
-on the None its stub returns."""
+solution as the student's cs231n/layers.py, every exact check it prints small, and its last
+cell, the grader's own check (%check), passes every function. With the untouched starter,
+its setup cell still runs, each function's cell fails in itself, on the None its stub
+returns, and the check reports every function as not implemented."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat import NotebookNode
-from notebook_support import execute_in
+from notebook_support import execute_in, rows, shown
 from support import ROOT, run_grade
 
-from grader.config.rubric import assignment_names
+from grader.config.rubric import assignment_names, builtin_assignment
 from reference.notebooks import notebook_path, notebook_text
 
 REFERENCE = ROOT / "reference" / "layers.py"
@@ -73,25 +74,34 @@ def test_notebooks_have_no_outputs_and_a_python3_kernel() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("name", assignment_names())
 def test_notebook_runs_with_the_reference_and_every_check_is_small(
     name: str, tmp_path: Path
 ) -> None:
-    setup, *checks = run_notebook(name, REFERENCE, tmp_path)
-    failed = {cell.id: errors(cell) for cell in [setup, *checks] if errors(cell)}
+    setup, *checks, graded = run_notebook(name, REFERENCE, tmp_path)
+    failed = {cell.id: errors(cell) for cell in [setup, *checks, graded] if errors(cell)}
     assert not failed, failed
     for cell in checks:
         found = [m.groupdict() for m in CHECK.finditer(printed(cell))]
         assert found, f"{name} {cell.id} prints no check:\n{cell.source}"
         large = [m for m in found if not float(m["value"]) < SMALL]
         assert not large, f"{name} {cell.id}: {large}\n{printed(cell)}"
+    # The last cell: the grader's own check, on this assignment's rubric, every function.
+    page, _ = shown(graded)
+    table = rows(page)
+    assert set(table) == {f.name for f in builtin_assignment(name).functions}
+    assert all(result == "pass" for _, result, _ in table.values()), table
+    total = sum(f.points for f in builtin_assignment(name).functions)
+    assert f"cs231n/layers.py: {total:g} / {total:g} on the public cases" in page
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox
 def test_with_the_untouched_starter_only_the_function_cells_fail(tmp_path: Path) -> None:
     # The notebook of every function: each cell must fail on its stub's None, in itself,
     # never on a helper or a name the setup cell should have defined.
-    setup, *checks = run_notebook("all", STARTER, tmp_path)
+    setup, *checks, graded = run_notebook("all", STARTER, tmp_path)
     assert "from cs231n.layers import *" in setup.source
     assert errors(setup) == []
     for cell in checks:
@@ -99,6 +109,13 @@ def test_with_the_untouched_starter_only_the_function_cells_fail(tmp_path: Path)
         assert error.startswith(("TypeError", "AttributeError")), (cell.id, error)
         assert "NoneType" in error, (cell.id, error)
         assert not CHECK.search(printed(cell)), (cell.id, printed(cell))
+    # The grader's check in the last cell reports each function as a stub, not as an error.
+    assert errors(graded) == []
+    table = rows(shown(graded)[0])
+    assert set(table) == {f.name for f in builtin_assignment("all").functions}
+    for function, (score, result, found) in table.items():
+        assert score.startswith("0 / ") and result == "fail", (function, score, result)
+        assert "not implemented" in found, (function, found)
 
 
 @pytest.mark.slow

@@ -271,6 +271,11 @@ def notebook_notes(run: NotebookRun, cell_seconds: float) -> tuple[str, ...]:
             f"{len(run.skipped)} cell(s) from cell {run.skipped[0]} on did not run: the "
             "notebook's time ran out"
         )
+    for where, names in run.borrowed:
+        notes.append(
+            f"{', '.join(names)}: not defined by the notebook itself; graded from {where}, "
+            "which the notebook's imports loaded"
+        )
     return tuple(notes)
 
 

@@ -3,6 +3,7 @@
 
     %load_ext layergrade
     %check affine_forward relu_forward        (%check alone: every function)
+    %check --assignment batchnorm             (a built-in assignment's rubric)
 
 or, in code, ``layergrade.check("affine_forward")``. The check runs ``grade check`` on
 your code in a process of its own (grader/sandbox/checker.py), in the same isolation as
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +140,21 @@ def check(
     *functions: str,
     path: str | Path | None = None,
     rubric: str | Path | None = None,
+    assignment: str | None = None,
     execute: bool = True,
 ) -> Report:
     """Check ``functions`` (all of the rubric's when none is named) on the public cases:
-    of ``path``, else of cs231n/layers.py here, else of the cells this kernel has run."""
+    of ``path``, else of cs231n/layers.py here, else of the cells this kernel has run. The
+    rubric: ``rubric``, else the built-in ``assignment``'s, else ./rubric.yaml, else the
+    default assignment's (as ``grade check`` from this folder)."""
     here = Path.cwd()
-    chosen = Path(rubric) if rubric is not None else None
+    rules = Path(rubric) if rubric is not None else None
+    grade = partial(run_check, functions=functions, cwd=here, rubric=rules, assignment=assignment)
     if path is not None:
-        target = Path(path)
-        report = run_check(target, functions, cwd=here, execute=execute, rubric=chosen)
+        report = grade(Path(path), execute=execute)
         return Report.from_json(str(path), report)
     if (here / MODULE).is_file():
-        report = run_check(here / MODULE, functions, cwd=here, rubric=chosen)
+        report = grade(here / MODULE)
         return Report.from_json(str(MODULE), report)
     cells = kernel_cells()
     if not cells:
@@ -159,17 +165,43 @@ def check(
     with tempfile.TemporaryDirectory(prefix="layergrade-check-") as folder:
         notebook = history_notebook(cells, Path(folder))
         # Only the definitions: running the cells again would run this check again.
-        report = run_check(notebook, functions, cwd=here, execute=False, rubric=chosen)
+        report = grade(notebook, execute=False)
     return Report.from_json("the cells run in this notebook", report)
 
 
+MAGIC_USAGE = "%check [--assignment NAME] [--rubric FILE] [FUNCTION ...]"
+
+
+def magic_arguments(line: str) -> tuple[list[str], dict[str, str]]:
+    """The functions and options of a %check line."""
+    functions: list[str] = []
+    options: dict[str, str] = {}
+    words = shlex.split(line)
+    while words:
+        word = words.pop(0)
+        option, equals, value = word.partition("=")
+        if option in ("--assignment", "--rubric"):
+            if not equals:
+                if not words:
+                    raise UsageError(f"{option} needs a value. Usage: {MAGIC_USAGE}")
+                value = words.pop(0)
+            options[option[2:]] = value
+        elif word.startswith("-"):
+            raise UsageError(f"unknown option {word}. Usage: {MAGIC_USAGE}")
+        else:
+            functions.append(word)
+    return functions, options
+
+
 def check_magic(line: str) -> None:
-    """%check [FUNCTION ...]: check the named functions (every one when none is named)."""
+    """%check [--assignment NAME] [--rubric FILE] [FUNCTION ...]: check the named functions
+    (every one when none is named)."""
     from IPython.display import display
 
     try:
-        display(check(*line.split()))  # type: ignore[no-untyped-call]
-    except UsageError as exc:
+        functions, options = magic_arguments(line)
+        display(check(*functions, **options))  # type: ignore[no-untyped-call, arg-type]
+    except (UsageError, ValueError) as exc:  # ValueError: shlex on an unclosed quote
         print(f"layergrade: {exc}")
 
 

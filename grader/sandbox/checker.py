@@ -27,10 +27,12 @@ def run_check(
     cwd: Path,
     execute: bool = True,
     rubric: Path | None = None,
+    assignment: str | None = None,
     seconds: float = CHECK_SECONDS,
 ) -> dict[str, Any]:
     """The JSON report of ``grade check path`` run from ``cwd`` (whose rubric.yaml, if any,
-    is the default rubric, as in a terminal there), on ``functions`` (all when empty).
+    is the default rubric, as in a terminal there; ``assignment`` names a built-in one), on
+    ``functions`` (all when empty).
     Raises UsageError with the grader's own message when it could not check."""
     # -P: the folder the check runs from is the student's, and may hold a grader.py.
     argv = [sys.executable, "-P", "-m", "grader", "check", str(path), "--format", "json"]
@@ -40,6 +42,8 @@ def run_check(
         argv.append("--no-execute")
     if rubric is not None:
         argv += ["--rubric", str(rubric)]
+    if assignment is not None:
+        argv += ["--assignment", assignment]
     try:
         proc = subprocess.run(
             argv,

@@ -78,6 +78,9 @@ class NotebookRun:
     errors: tuple[CellError, ...] = ()
     timeouts: tuple[int, ...] = ()
     skipped: tuple[int, ...] = ()
+    # (a module file of the submission, the graded functions the notebook lacked and got
+    # from it): the notebook's imports loaded the module, and failed before binding them.
+    borrowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ def notebook_run(raw: object) -> NotebookRun | None:
         return value if type(value) is int else None
 
     errors = raw.get("errors")
+    borrowed = raw.get("borrowed")
     return NotebookRun(
         errors=tuple(
             CellError(
@@ -125,6 +126,11 @@ def notebook_run(raw: object) -> NotebookRun | None:
         ),
         timeouts=cells("timeouts"),
         skipped=cells("skipped"),
+        borrowed=tuple(
+            (str(where)[:200], tuple(str(n)[:100] for n in names[:50]))
+            for where, names in (borrowed.items() if type(borrowed) is dict else ())
+            if type(names) is list
+        )[:20],
     )
 
 

@@ -213,6 +213,8 @@ class Worker:
             "job": paths.job,
             "source": paths.source,
             "cells": f"{paths.source}/{cells}" if cells else None,
+            # A notebook may get its graded functions from the submission's own modules.
+            "notebook": submission.mode != "module",
         }
         # -I -S: no environment, user site or site-packages; -u: what the student prints
         # reaches us even from a case that ends with os._exit.

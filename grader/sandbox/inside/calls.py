@@ -177,7 +177,24 @@ def describe_exception(exc: BaseException) -> str:
         return f"called sys.exit({exc.code!r}); return values instead of exiting"
     if isinstance(exc, SyntaxError):
         return f"{type(exc).__name__}: {exc.msg}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}{missing_module_hint(exc)}"
+
+
+# The submission's folder, in a worker (main.py sets it): where its own modules are.
+submission_dir: str | None = None
+
+
+def missing_module_hint(exc: BaseException) -> str:
+    """Whose a missing module is: the submission's (a file it does not have) or the
+    environment's (a package the sandbox does not offer, such as torch): not the same fix."""
+    name = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if submission_dir is None or not name or type(name) is not str:
+        return ""
+    top = name.split(".")[0]
+    own = os.path.join(submission_dir, top)
+    if os.path.isdir(own) or os.path.isfile(f"{own}.py"):
+        return f" (the submission has no {name.replace('.', '/')})"
+    return f" ({top} is not available to code while it is graded)"
 
 
 def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:

@@ -23,10 +23,12 @@ import json
 import math
 import os
 import sys
+import types
 from typing import Any
 
 import numpy as np
 
+from . import calls
 from .calls import describe_exception, error_message
 from .frames import write_message
 from .privileges import clear_keyrings, cut_network, drop_privileges, install_filter
@@ -66,6 +68,7 @@ def load_inputs(path: str, index: dict[str, list[Any]]) -> dict[str, np.ndarray]
 def load_submission(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The submission's namespace, from its module or by running its notebook's cells;
     and, for a notebook, the report of running it."""
+    calls.submission_dir = config["source"]
     if not config.get("cells"):
         namespace = load_namespace(config["module"], config["source"])
         return namespace, failed_imports(namespace.get(FAILED_IMPORTS))
@@ -103,6 +106,55 @@ def failed_imports(found: object) -> dict[str, Any] | None:
     return {"errors": errors, "timeouts": [], "skipped": []}
 
 
+def borrow(
+    namespace: dict[str, Any], wanted: set[str], source: str, report: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Put in a notebook's ``namespace`` the graded functions it lacks that a module of the
+    submission defines and the notebook's imports loaded, and say so in its ``report``.
+
+    The course's notebooks get the layers through a chain (``from
+    cs231n.classifiers.fc_net import *`` imports cs231n.layers, then layer_utils, then
+    fast_layers); when a later link fails (torch, a Cython build), the star import binds
+    nothing, though the student's cs231n/layers.py was imported and is what they wrote."""
+    found: dict[str, list[str]] = {}
+    missing = {name for name in wanted if not callable(namespace.get(name))}
+    for module in list(sys.modules.values()) if missing else ():
+        try:  # the submission's code has run: a module may be anything (or have no file)
+            where = os.path.relpath(module.__file__, source)  # type: ignore[arg-type]
+            defined, module_name = dict(vars(module)), module.__name__
+        except Exception:
+            continue
+        if where.startswith(os.pardir):
+            continue
+        for name in sorted(missing):
+            fn = defined.get(name)
+            if callable(fn) and getattr(fn, "__module__", None) == module_name:
+                namespace[name] = fn
+                missing.discard(name)
+                found.setdefault(where, []).append(name)
+    if not found:
+        return report
+    report = report or {"errors": [], "timeouts": [], "skipped": []}
+    report["borrowed"] = found
+    return report
+
+
+def stand_in() -> types.ModuleType:
+    """``layergrade`` while grading. The student's own check (``import layergrade`` then
+    ``layergrade.check(...)``) is for their kernel and is not mounted here: it says it does
+    not run, rather than failing as a missing module the student did nothing wrong with."""
+    module = types.ModuleType("layergrade", "The in-notebook check; not run while grading.")
+
+    def check(*functions: object, **options: object) -> None:
+        print("(not run while grading: layergrade.check)")
+
+    def load_ipython_extension(ipython: object) -> None:
+        """Nothing: the sandbox's shell says %check does not run (cells.py)."""
+
+    module.__dict__.update(check=check, load_ipython_extension=load_ipython_extension)
+    return module
+
+
 def read_all(fd: int) -> bytes:
     """What the grader wrote to ``fd`` (a pipe it has closed), then close it."""
     with open(fd, "rb") as f:
@@ -132,6 +184,7 @@ def main(settings: str) -> int:
     write_message(res_fd, dict(started, type="started"))
     sys.dont_write_bytecode = True
     sys.argv = [config["module"]]
+    sys.modules["layergrade"] = stand_in()
     try:
         namespace, notebook_report = load_submission(config)
     except BaseException as exc:
@@ -142,6 +195,8 @@ def main(settings: str) -> int:
         write_message(res_fd, header)
         return 0
     wanted = {call["fn"] for c in job["cases"] for call in c["calls"]}
+    if config.get("notebook"):
+        notebook_report = borrow(namespace, wanted, config["source"], notebook_report)
     present = sorted(name for name in wanted if callable(namespace.get(name)))
     write_message(res_fd, {"type": "ready", "functions": present, "notebook": notebook_report})
     serve(
