@@ -47,6 +47,15 @@ def make_class(folder: Path, students: int) -> None:
         (package / "layers.py").write_text(f"# student {i}\n{layers}")
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle or waiting for I/O), from
+    /proc/stat: what the sandboxes' processes use too, whoever reaps them."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
@@ -82,11 +91,12 @@ def main() -> int:
                 "-c",
                 f"import sys; sys.path.append({site!r}); import numpy",
             ]
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), busy_seconds()
             with ThreadPoolExecutor(args.jobs) as pool:
                 list(pool.map(lambda _: subprocess.run(command, check=True), range(args.students)))
             floor = time.perf_counter() - start
-        start = time.perf_counter()
+            floor_cpu = busy_seconds() - cpu
+        start, cpu = time.perf_counter(), busy_seconds()
         summary, counts, _ = grade_class(
             work / "class",
             work / "out",
@@ -97,6 +107,7 @@ def main() -> int:
             options=SourceOptions(),
         )
         batch = time.perf_counter() - start
+        batch_cpu = busy_seconds() - cpu
         assert counts["graded"] == args.students and summary.mean == summary.max_score
         dask = None
         if args.dask:
@@ -130,6 +141,11 @@ def main() -> int:
     print(
         f"grade batch                          {batch:6.1f} s  {60 * n / batch:6.0f} per minute"
         f"  {batch / floor:5.2f} x floor"
+    )
+    # CPU time per submission, machine-wide: with every core busy, what sets the pace.
+    print(
+        f"CPU per submission: floor {1000 * floor_cpu / n:.0f} ms, batch "
+        f"{1000 * batch_cpu / n:.0f} ms  {batch_cpu / floor_cpu:5.2f} x floor"
     )
     if dask is not None:
         print(

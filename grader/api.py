@@ -7,8 +7,9 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +22,16 @@ from grader.sandbox.job import Job
 from grader.sandbox.results import Failure, RunResult
 from grader.sandbox.run import not_run, run_submission
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
-from grader.sandbox.worker import SandboxConfig
+from grader.sandbox.worker import SandboxConfig, Worker
 from grader.submission.budget import Budget
 from grader.submission.stage import stage
-from grader.vectors import CaseVector, load_vectors
 
+# numpy (the vectors, scoring) is imported once a worker is starting: see grade_one.
 if TYPE_CHECKING:
     from grader.grading.score import GradeResult
+    from grader.vectors import CaseVector
+
+Cases = tuple["CaseVector", ...]
 
 # Scoring's modules, imported while the first worker runs (see meanwhile).
 SCORING = ("grader.grading.score",)
@@ -66,6 +70,8 @@ def in_convention(case: CaseVector, rubric: Rubric) -> CaseVector:
 
 def graded_cases(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
     """The stored cases of the rubric's functions, checking that each function has some."""
+    from grader.vectors import load_vectors
+
     wanted = {f.name for f in rubric.functions}
     vectors = load_vectors(rubric.vectors, splits, wanted)
     known = sorted(vectors.known)
@@ -120,7 +126,7 @@ def isolation_slots(
 def grade_submission(
     path: Path,
     rubric: Rubric,
-    cases: tuple[CaseVector, ...],
+    cases: Cases | Callable[[], Cases],
     config: SandboxConfig,
     job: Job,
     *,
@@ -132,18 +138,22 @@ def grade_submission(
     notebook that cannot be read is graded as a submission that could not run, with the
     reason; other usage errors raise, staging longer than the rubric's ``staging_seconds``
     included. ``options`` not given (None) fall back on the rubric's. Scoring's modules,
-    and ``warm`` (say, the report's), are imported while the worker runs."""
+    and ``warm`` (say, the report's), are imported while the worker runs.
+
+    ``cases`` may be a function that loads them, for a ``job`` not written yet: the worker
+    then starts first (it starts Python and imports numpy meanwhile) and the grader loads
+    the cases into the job while it does."""
     options = options or SourceOptions()
     options = SourceOptions(
         module=options.module or rubric.module,
         source=options.source or rubric.source,
         execute=options.execute,
     )
-    splits = tuple(s for s in SPLITS if any(c.split == s for c in cases))
     try:
         budget = Budget.start(rubric.limits.staging_seconds)
         submission, staging = stage(path, options, in_class=in_class, budget=budget)
     except NotebookError as exc:
+        cases = cases() if callable(cases) else cases
         failure = Failure("notebook", str(exc))
         run = RunResult(
             module=path.name,
@@ -157,11 +167,21 @@ def grade_submission(
         )
         from grader.grading.score import grade
 
+        splits = tuple(s for s in SPLITS if any(c.split == s for c in cases))
         return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
     with staging:
         config.admit(Path(staging.name))
+        held = None
+        if callable(cases):
+            held = Worker(config, rubric.limits, job, submission, hold=True)
+            try:
+                cases = cases()
+                job.write(cases)
+            except BaseException:
+                held.close()
+                raise
         imports = meanwhile([*SCORING, *warm])
-        run = run_submission(config, rubric.limits, job, submission)
+        run = run_submission(config, rubric.limits, job, submission, held)
     if imports is not None:
         imports.join()
     from grader.grading.score import grade
@@ -171,7 +191,7 @@ def grade_submission(
         cases,
         run,
         submission=str(path),
-        splits=splits,
+        splits=tuple(s for s in SPLITS if any(c.split == s for c in cases)),
         mode=submission.mode,
         notes=submission.notes,
     )
@@ -187,7 +207,8 @@ def grade_one(
     warm: Iterable[str] = (),
 ) -> GradeResult:
     """Grade one submission on the rubric's cases of ``splits`` (``warm``: modules to
-    import while it runs, see grade_submission)."""
-    cases = graded_cases(rubric, splits)
-    with Job(cases) as job:
-        return grade_submission(path, rubric, cases, config, job, options=options, warm=warm)
+    import while it runs, see grade_submission). Its worker starts before the cases are
+    loaded: the two import numpy at the same time."""
+    with Job() as job:
+        load = partial(graded_cases, rubric, splits)
+        return grade_submission(path, rubric, load, config, job, options=options, warm=warm)

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import write_rubric
+from support import CORRECT, Process, settle, with_marker, write_rubric
 
-from grader.api import graded_cases
-from grader.config.rubric import load_rubric
+from grader import api
+from grader.api import graded_cases, isolation_slots
+from grader.config.choices import Split
+from grader.config.rubric import Rubric, load_rubric
 from grader.errors import RubricError
+from grader.sandbox.isolation import machine_isolation
+from grader.vectors import CaseVector
 
 
 def rubric_with(tmp_path: Path, functions: dict) -> Path:
@@ -41,3 +45,29 @@ def test_only_the_rubrics_functions_and_splits_are_graded(tmp_path: Path) -> Non
     cases = graded_cases(rubric, ("public",))
     assert {c.function for c in cases} == {"relu_forward"}
     assert {c.split for c in cases} == {"public"}
+
+
+# The job folder's prefix (grader/sandbox/job.py): in the command line of every worker.
+JOB_MARKER = "layergrade-job-"
+
+
+@pytest.mark.sandbox
+def test_the_worker_starts_while_the_cases_load_and_stops_when_they_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """grade_one starts the worker first (it imports numpy while the grader loads the
+    cases); a rubric the cases refute still raises, and leaves no worker behind."""
+    before = {p.pid for p in with_marker(JOB_MARKER)}
+    running_while_loading: list[list[Process]] = []
+
+    def loading(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
+        running_while_loading.append([p for p in with_marker(JOB_MARKER) if p.pid not in before])
+        return graded_cases(rubric, splits)
+
+    monkeypatch.setattr(api, "graded_cases", loading)
+    rubric = load_rubric(rubric_with(tmp_path, {"affine_fwd": {"points": 10}}))
+    (config,), _ = isolation_slots(machine_isolation("auto"), 1, [])
+    with pytest.raises(RubricError, match="Did you mean 'affine_forward'"):
+        api.grade_one(CORRECT, rubric, config, rubric.splits)
+    assert running_while_loading and running_while_loading[0], "no worker ran meanwhile"
+    assert settle(lambda: [p for p in with_marker(JOB_MARKER) if p.pid not in before], 5) == []

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from grader.grading.compare import Check
-from grader.sandbox.inside.gradcheck import at_key, numeric_key
+from grader.sandbox.inside.frames import at_key, numeric_key
 from grader.sandbox.results import CaseOutcome
 from grader.vectors import CaseVector
 

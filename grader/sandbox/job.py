@@ -24,12 +24,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from grader.sandbox import inside
-from grader.vectors import CaseVector
+
+# numpy is imported where inputs are written: a worker starts before the grader imports it.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from grader.vectors import CaseVector
 
 INSIDE = Path(inside.__file__).parent
 INSIDE_PACKAGE = "layergrade_inside"
@@ -67,6 +70,8 @@ def write_inputs(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, list
     """Write ``arrays`` one after the other to ``path``; return their index: key ->
     [dtype, shape, offset]. Reading an .npz in the worker imported zipfile (and pathlib,
     shutil, bz2, lzma ...) and copied every array: a tenth of a module worker's start."""
+    import numpy as np
+
     index: dict[str, list[Any]] = {}
     offset = 0
     with open(path, "wb") as f:
@@ -111,17 +116,15 @@ def copy_module(source: Path, target: Path) -> None:
 
 
 class Job:
-    """The inputs of a set of cases and the worker's code, in a folder a worker can read."""
+    """The inputs of a set of cases and the worker's code, in a folder a worker can read.
 
-    def __init__(self, cases: Sequence[CaseVector]) -> None:
+    ``Job()`` holds the code only, enough to start a worker that waits (Worker's ``hold``);
+    ``write`` adds the cases before it is released."""
+
+    def __init__(self, cases: Sequence[CaseVector] | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="layergrade-job-")
         self.path = Path(self._dir.name)
-        self.cases = tuple(cases)
-        checked = gradcheck_cases(cases)
-        specs = [c.spec(gradcheck=c.id in checked) for c in cases]
-        arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
-        index = write_inputs(self.path / "inputs.bin", arrays)
-        (self.path / "job.json").write_text(json.dumps({"cases": specs, "inputs": index}))
+        self.cases: tuple[CaseVector, ...] = ()
         package = self.path / LIB / INSIDE_PACKAGE
         package.mkdir(parents=True)
         for file in inside_files():
@@ -129,6 +132,21 @@ class Job:
         for p in self.path.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
         self.path.chmod(0o755)
+        if cases is not None:
+            self.write(cases)
+
+    def write(self, cases: Sequence[CaseVector]) -> None:
+        """The cases' specs (job.json) and their inputs (inputs.bin), once."""
+        if self.cases:
+            raise ValueError("the job's cases are written already")
+        self.cases = tuple(cases)
+        checked = gradcheck_cases(cases)
+        specs = [c.spec(gradcheck=c.id in checked) for c in cases]
+        arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
+        index = write_inputs(self.path / "inputs.bin", arrays)
+        (self.path / "job.json").write_text(json.dumps({"cases": specs, "inputs": index}))
+        for name in ("inputs.bin", "job.json"):
+            (self.path / name).chmod(0o644)
 
     def site_view(self, name: str, packages: Iterable[Path]) -> Path:
         """A folder of links to ``packages``, to put on a worker's path in place of the

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from grader.config.choices import Isolation
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Why a call, an import or a whole run gave no usable value.
 FailureStatus = Literal[

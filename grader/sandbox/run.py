@@ -8,14 +8,16 @@ takes the grader down with it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, TransportError
-from grader.sandbox.inside.gradcheck import gradcheck_output
+from grader.sandbox.inside.frames import gradcheck_output
 from grader.sandbox.job import Job
 from grader.sandbox.results import (
     WORKER_STATUSES,
@@ -30,7 +32,10 @@ from grader.sandbox.transport import Message
 from grader.sandbox.worker import SandboxConfig, Worker
 from grader.submission.python2 import PYTHON2, looks_like_python2
 from grader.submission.stage import Submission
-from grader.vectors import CaseVector
+
+# numpy (which the vectors need) is imported after a worker starts, not before.
+if TYPE_CHECKING:
+    from grader.vectors import CaseVector
 
 # Time the worker needs, beyond its own per-case limit, to kill the case and report it.
 GRACE_SECONDS = 2.0
@@ -224,10 +229,17 @@ def start_worker(
     job: Job,
     submission: Submission,
     budget_end: float,
+    held: Worker | None = None,
 ) -> tuple[Worker, Failure | None, Message | None]:
-    """Start a worker and wait for it to import the module or run the notebook:
-    (worker, failure, its "ready" message)."""
-    worker = Worker(config, limits, job, submission)
+    """Start a worker (or release ``held``, started before the job was written) and wait
+    for it to import the module or run the notebook: (worker, failure, its "ready"
+    message)."""
+    if held is not None:
+        worker = held
+        with contextlib.suppress(OSError):  # it has ended already: wait_started says so
+            worker.release()
+    else:
+        worker = Worker(config, limits, job, submission)
     cells, module = submission.cells, submission.module
     import_end = time.monotonic() + limits.import_seconds
     if cells:
@@ -257,10 +269,15 @@ def start_worker(
 
 
 def run_submission(
-    config: SandboxConfig, limits: Limits, job: Job, submission: Submission
+    config: SandboxConfig,
+    limits: Limits,
+    job: Job,
+    submission: Submission,
+    held: Worker | None = None,
 ) -> RunResult:
     """Run every case of ``job`` on the staged ``submission``: on its module, or on what
-    its notebook defines."""
+    its notebook defines; first on ``held``, a worker started for it before the job was
+    written (Worker's ``hold``), where there is one."""
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
@@ -274,7 +291,9 @@ def run_submission(
     workers = 0
     while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
-        worker, failure, hello = start_worker(config, limits, job, submission, budget_end)
+        worker, failure, hello = start_worker(
+            config, limits, job, submission, budget_end, held if workers == 1 else None
+        )
         if gaps is None and worker.started:
             gaps = worker.gaps
         answered = False
@@ -300,6 +319,8 @@ def run_submission(
             else:
                 restart_failure = failure
             break
+    if held is not None and workers == 0:
+        held.close()  # nothing to run, or no time left to run it
     if import_failure is not None:
         reason = f"not run: {import_failure.message}"
     elif restart_failure is not None:

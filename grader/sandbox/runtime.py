@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import importlib.util
 import json
 import os
 import site
@@ -12,8 +13,6 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,14 @@ def site_folders() -> set[Path]:
     return found
 
 
+def numpy_folder() -> Path:
+    """Where numpy is, found without importing it (a worker may start meanwhile)."""
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or spec.origin is None:
+        raise ImportError("numpy is not installed for this interpreter")
+    return Path(spec.origin).resolve().parent
+
+
 def discover_runtime() -> Runtime:
     executable = Path(os.path.realpath(sys.executable))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -70,7 +77,7 @@ def discover_runtime() -> Runtime:
         candidate = Path(libdir) / soname
         if soname and candidate.exists():
             libpython = candidate
-    numpy_dir = Path(np.__file__).resolve().parent
+    numpy_dir = numpy_folder()
     libs = numpy_dir.with_name("numpy.libs")
     return Runtime(
         executable=executable,

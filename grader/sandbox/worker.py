@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,24 @@ def worker_processes(limits: Limits, uid: int | None) -> int | None:
     return processes_of(os.getuid()) + limits.processes
 
 
+def wait_exit(proc: subprocess.Popen[bytes], seconds: float) -> None:
+    """Wait up to ``seconds`` for ``proc`` to end: woken by its end (a pidfd) where the
+    kernel has them, rather than by Popen.wait's polling, which sleeps in steps."""
+    if proc.returncode is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=seconds)
+        return
+    try:
+        select.select([fd], [], [], seconds)
+    finally:
+        os.close(fd)
+    proc.poll()
+
+
 class Worker:
     """One running worker process for one submission. Use as a context manager."""
 
@@ -133,9 +152,12 @@ class Worker:
         limits: Limits,
         job: Job,
         submission: Submission,
+        *,
+        hold: bool = False,
     ) -> None:
         """Start a worker for the staged ``submission``: for its module, or for the
-        notebook whose code cells it lists."""
+        notebook whose code cells it lists. With ``hold``, the job may not be written yet:
+        the worker starts Python and imports numpy meanwhile, then waits for ``release``."""
         source, module, cells = submission.source, submission.module, submission.cells
         root = os.geteuid() == 0
         self.uid = config.uid if root else None
@@ -215,6 +237,7 @@ class Worker:
             "cells": f"{paths.source}/{cells}" if cells else None,
             # A notebook may get its graded functions from the submission's own modules.
             "notebook": submission.mode != "module",
+            "hold": hold,
         }
         # -I -S: no environment, user site or site-packages; -u: what the student prints
         # reaches us even from a case that ends with os._exit.
@@ -285,6 +308,10 @@ class Worker:
         if type(skipped) is list:
             self.limits_skipped = tuple(str(name)[:40] for name in skipped[:10])
 
+    def release(self) -> None:
+        """Let a worker started with ``hold`` go on: its job is written."""
+        send(self.req_w, {"go": True})
+
     def request(self, case_id: str) -> None:
         send(self.req_w, {"case": case_id})
 
@@ -326,8 +353,7 @@ class Worker:
         with contextlib.suppress(OSError):
             os.close(self.req_w)  # the worker reads this as the end of the requests
         if finished:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=QUIT_SECONDS)
+            wait_exit(self.proc, QUIT_SECONDS)
         with contextlib.suppress(OSError):
             os.close(self.reader.fd)
         self.kill()

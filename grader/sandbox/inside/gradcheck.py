@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .calls import resolve
-from .frames import npy_bytes
+from .frames import at_key, npy_bytes, numeric_key
 
 # The course's step for centred differences.
 H = 1e-5
@@ -41,7 +41,6 @@ H = 1e-5
 SAMPLES = 10
 # The share of a case's seconds the check may take, counted from the case's start.
 SHARE = 1 / 3
-PREFIX = "numeric:"
 
 # What the check's process may send back: 2 arrays of SAMPLES per input, with headers.
 MAX_BYTES = 1 << 20
@@ -66,22 +65,6 @@ class Discard(io.TextIOBase):
 
 class Skip(Exception):
     """The forward's value cannot be differenced (not float64, not of dout's shape ...)."""
-
-
-def numeric_key(output: str) -> str:
-    return f"{PREFIX}{output}"
-
-
-def at_key(output: str) -> str:
-    return f"{PREFIX}{output}:at"
-
-
-def gradcheck_output(key: str) -> str | None:
-    """The output a message's array ``numeric:<output>[:at]`` is about, or None."""
-    if not key.startswith(PREFIX):
-        return None
-    name = key[len(PREFIX) :]
-    return name[: -len(":at")] if name.endswith(":at") else name
 
 
 def plan(

@@ -4,7 +4,9 @@ It receives inputs and never expected values. Everything it sends back is checke
 by the grader: nothing here decides a score.
 
 Protocol (frames, see frames.py):
-  grader -> worker   {"case": CASE_ID} per request, {"quit": true} to stop
+  grader -> worker   {"go": true} first, to a worker started before its job was written
+                     ("hold" in its settings); {"case": CASE_ID} per request, {"quit": true}
+                     (or closing the pipe) to stop
   worker -> grader   {"type": "started", "network_cut", "limits_skipped", "filtered"} once the
                      grader's own setup is done (what it could not take away), then
                      {"type": "ready", "functions": [...], "notebook": ...} or
@@ -30,7 +32,7 @@ import numpy as np
 
 from . import calls
 from .calls import describe_exception, error_message
-from .frames import write_message
+from .frames import read_request, write_message
 from .privileges import clear_keyrings, cut_network, drop_privileges, install_filter
 from .processes import adopt_orphans, reap_all, sweep
 from .serve import serve
@@ -164,6 +166,14 @@ def read_all(fd: int) -> bytes:
 def main(settings: str) -> int:
     config = json.loads(settings)
     res_fd = config["res_fd"]
+    if config.get("hold"):
+        # Started while the grader was still writing the job: wait for its word.
+        try:
+            go = read_request(config["req_fd"])
+        except (EOFError, ValueError):
+            go = {}
+        if go.get("go") is not True:
+            _exit(0)
     with open(os.path.join(config["job"], "job.json")) as f:
         job = json.load(f)
     inputs = load_inputs(os.path.join(config["job"], "inputs.bin"), job["inputs"])
