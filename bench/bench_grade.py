@@ -5,7 +5,9 @@ the same bubblewrap sandbox and running `import numpy` in it; the figures are th
 median wall time to grade the bundled correct submission with the default rubric
 (through the API, and through the `grade` command including interpreter start-up).
 Notebooks: the floor starts an IPython shell in the same sandbox and runs one trivial
-cell; the figures grade the bundled notebook, executed and with --no-execute.
+cell; the figures grade the bundled notebook, executed and with --no-execute. Beside
+them, the same shell importing matplotlib.pyplot, as the notebook's first cell does: what
+running that notebook costs whoever runs it.
 All as ratios to their floor, with submissions per minute and peak memory.
 
 With --isolation container (root, and an interpreter other users can read, such as
@@ -46,6 +48,9 @@ ONE_CELL = (
     "from IPython.core.interactiveshell import InteractiveShell; "
     "InteractiveShell.instance().run_cell('1 + 1')"
 )
+# What the bundled notebook's first cell costs any grader that runs it (%matplotlib inline
+# imports pyplot, which builds its font cache in a new sandbox's empty home).
+PYPLOT_CELL = ONE_CELL.replace("1 + 1", "import matplotlib.pyplot")
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -116,6 +121,7 @@ def main() -> int:
             "module": graded(CORRECT),
             "command": command,
             "notebook floor": sandboxed(ONE_CELL, notebook_site()),
+            "notebook pyplot": sandboxed(PYPLOT_CELL, notebook_site()),
             "notebook": graded(NOTEBOOK),
             "extracted": graded(NOTEBOOK, execute=False),
         }
@@ -144,6 +150,10 @@ def main() -> int:
         f"notebook, executed                     {t['notebook']:6.3f} s  "
         f"{t['notebook'] / t['notebook floor']:5.2f} x its floor  "
         f"{60 / t['notebook']:5.0f} notebooks/min"
+    )
+    print(
+        f"  its first cell alone (pyplot), same isolation {t['notebook pyplot']:6.3f} s: the "
+        f"notebook is {t['notebook'] / t['notebook pyplot']:4.2f} x that"
     )
     print(
         f"notebook, --no-execute                 {t['extracted']:6.3f} s  "

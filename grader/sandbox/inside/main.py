@@ -166,17 +166,6 @@ def read_all(fd: int) -> bytes:
 def main(settings: str) -> int:
     config = json.loads(settings)
     res_fd = config["res_fd"]
-    if config.get("hold"):
-        # Started while the grader was still writing the job: wait for its word.
-        try:
-            go = read_request(config["req_fd"])
-        except (EOFError, ValueError):
-            go = {}
-        if go.get("go") is not True:
-            _exit(0)
-    with open(os.path.join(config["job"], "job.json")) as f:
-        job = json.load(f)
-    inputs = load_inputs(os.path.join(config["job"], "inputs.bin"), job["inputs"])
     adopt_orphans()
     if config["preload"]:
         for name in PRELOAD:
@@ -188,6 +177,17 @@ def main(settings: str) -> int:
     if config.get("uid") is not None:
         clear_keyrings()
     filtered = install_filter(program) if program else None
+    if config.get("hold"):
+        # Started while the grader was still writing the job: wait for its word.
+        try:
+            go = read_request(config["req_fd"])
+        except (EOFError, ValueError):
+            go = {}
+        if go.get("go") is not True:
+            _exit(0)
+    with open(os.path.join(config["job"], "job.json")) as f:
+        job = json.load(f)
+    inputs = load_inputs(os.path.join(config["job"], "inputs.bin"), job["inputs"])
     # Everything before this point is the grader's own setup; a failure there is not the
     # student's, and the grader tells the two apart by this message.
     started = {"network_cut": network_cut, "limits_skipped": skipped, "filtered": filtered}
