@@ -172,15 +172,17 @@ def grade_submission(
     with staging:
         config.admit(Path(staging.name))
         held = None
-        if callable(cases):
-            held = Worker(config, rubric.limits, job, submission, hold=True)
-            try:
+        try:
+            if callable(cases):
+                held = Worker(config, rubric.limits, job, submission, hold=True)
                 cases = cases()
                 job.write(cases)
-            except BaseException:
+            imports = meanwhile([*SCORING, *warm])
+        except BaseException:
+            if held is not None:
                 held.close()
-                raise
-        imports = meanwhile([*SCORING, *warm])
+            raise
+        # From here run_submission owns the held worker, and closes it.
         run = run_submission(config, rubric.limits, job, submission, held)
     if imports is not None:
         imports.join()

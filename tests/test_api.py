@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,21 +48,20 @@ def test_only_the_rubrics_functions_and_splits_are_graded(tmp_path: Path) -> Non
     assert {c.split for c in cases} == {"public"}
 
 
-# The job folder's prefix (grader/sandbox/job.py): in the command line of every worker.
-JOB_MARKER = "layergrade-job-"
-
-
 @pytest.mark.sandbox
 def test_the_worker_starts_while_the_cases_load_and_stops_when_they_fail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """grade_one starts the worker first (it imports numpy while the grader loads the
     cases); a rubric the cases refute still raises, and leaves no worker behind."""
-    before = {p.pid for p in with_marker(JOB_MARKER)}
+    # A temporary folder of this test's own: in the command line of its workers only.
+    folder = tmp_path / "temporary"
+    folder.mkdir(mode=0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
     running_while_loading: list[list[Process]] = []
 
     def loading(rubric: Rubric, splits: tuple[Split, ...]) -> tuple[CaseVector, ...]:
-        running_while_loading.append([p for p in with_marker(JOB_MARKER) if p.pid not in before])
+        running_while_loading.append(with_marker(str(folder)))
         return graded_cases(rubric, splits)
 
     monkeypatch.setattr(api, "graded_cases", loading)
@@ -70,4 +70,4 @@ def test_the_worker_starts_while_the_cases_load_and_stops_when_they_fail(
     with pytest.raises(RubricError, match="Did you mean 'affine_forward'"):
         api.grade_one(CORRECT, rubric, config, rubric.splits)
     assert running_while_loading and running_while_loading[0], "no worker ran meanwhile"
-    assert settle(lambda: [p for p in with_marker(JOB_MARKER) if p.pid not in before], 5) == []
+    assert settle(lambda: with_marker(str(folder)), 5) == []

@@ -159,6 +159,10 @@ def test_the_magic_reads_its_options_and_functions() -> None:
         magic_arguments("relu_forward --assignment")
     with pytest.raises(UsageError, match="unknown option -k.*Usage: %check"):
         magic_arguments("-k relu_forward")
+    with pytest.raises(UsageError, match="No closing quotation.*Usage: %check"):
+        magic_arguments("--rubric 'my rubric.yaml")
+    with pytest.raises(UsageError, match="not both"):
+        check(rubric="rubric.yaml", assignment="dropout")
 
 
 def test_an_assignment_chooses_the_rubric(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ rel_error(x, y) = max(|x - y| / max(1e-8, |x| + |y|)) and the rules the messages
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from grader.config.rubric import FunctionRubric, load_rubric
 from grader.grading.compare import Check, Credit, compare_array
 from grader.grading.judge import judge_case
 from grader.grading.score import CaseResult, case_result
+from grader.sandbox.inside import calls
 from grader.sandbox.results import CaseOutcome
 from grader.vectors import CaseVector, Output
 
@@ -386,3 +388,30 @@ def test_a_mutated_input_names_the_function_and_the_input() -> None:
         "relu_forward modified its input x in place: the caller's array is changed; work on a copy",
     )
     assert result.credit == 1.0
+
+
+def test_a_missing_module_says_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the worker: the submission's own package lacks a file; neither the submission
+    nor the sandbox has a module; a package that is there lacks a submodule (no hint)."""
+    (tmp_path / "cs231n").mkdir()
+    monkeypatch.setattr(calls, "submission_dir", str(tmp_path))
+
+    def said(name: str) -> str:
+        return calls.describe_exception(ModuleNotFoundError(f"No module named {name!r}", name=name))
+
+    assert said("cs231n.fast_layers") == (
+        "ModuleNotFoundError: No module named 'cs231n.fast_layers' "
+        "(the submission has no cs231n/fast_layers)"
+    )
+    assert said("torch_not_here") == (
+        "ModuleNotFoundError: No module named 'torch_not_here' "
+        "(neither the submission nor the sandbox has torch_not_here)"
+    )
+    assert said("numpy.not_a_module") == (
+        "ModuleNotFoundError: No module named 'numpy.not_a_module'"
+    )
+    # Outside a worker (the staff's vector builder) nothing is added.
+    monkeypatch.setattr(calls, "submission_dir", None)
+    assert said("torch_not_here").endswith("'torch_not_here'")

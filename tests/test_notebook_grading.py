@@ -200,7 +200,8 @@ def test_layers_loaded_by_a_failing_import_chain_are_graded(
     said = notes(result)
     assert result["score"] == FULL, said
     # Whose each missing module is: the environment's, or the submission's own.
-    assert "cell 2, line 2: ModuleNotFoundError: No module named 'torch' (torch is not " in said
+    torch = "No module named 'torch' (neither the submission nor the sandbox has torch)"
+    assert f"cell 2, line 2: ModuleNotFoundError: {torch}" in said
     assert "No module named 'cs231n.solver' (the submission has no cs231n/solver)" in said
     assert "affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss, " in said
     assert "graded from cs231n/layers.py, which the notebook's imports loaded" in said

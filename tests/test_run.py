@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grader.grading.score import notebook_notes
 from grader.sandbox.results import CellError, NotebookRun
 from grader.sandbox.run import notebook_run
 
@@ -29,4 +30,25 @@ def test_a_real_notebook_report_passes_through() -> None:
         errors=(CellError(cell=2, line=3, error="NameError: name 'x' is not defined"),),
         timeouts=(4,),
         skipped=(),
+    )
+
+
+def test_functions_taken_from_a_module_are_named_only_for_the_cases_functions() -> None:
+    """The worker (student code) writes the report: only a .py file of the submission and
+    functions the cases call reach the notes."""
+    forged = {
+        "borrowed": {
+            "cs231n/layers.py": ["affine_forward", "relu_forward", "Full marks: 100 / 100"],
+            "grades.txt": ["affine_forward"],
+            "cs231n/other.py": "affine_forward",
+        }
+    }
+    run = notebook_run(forged)
+    assert run is not None
+    assert run.borrowed == (
+        ("cs231n/layers.py", ("affine_forward", "relu_forward", "Full marks: 100 / 100")),
+    )
+    assert notebook_notes(run, 5, {"affine_forward", "relu_forward"}) == (
+        "affine_forward, relu_forward: not defined by the notebook itself; graded from "
+        "cs231n/layers.py, which the notebook's imports loaded",
     )

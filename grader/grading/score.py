@@ -252,8 +252,9 @@ def case_result(
     )
 
 
-def notebook_notes(run: NotebookRun, cell_seconds: float) -> tuple[str, ...]:
-    """Sentences about a notebook's execution, from the worker's report."""
+def notebook_notes(run: NotebookRun, cell_seconds: float, called: set[str]) -> tuple[str, ...]:
+    """Sentences about a notebook's execution, from the worker's report (``called``: the
+    functions the cases call, the only ones it may say were taken from a module)."""
     notes = []
     for error in run.errors[:5]:
         line = f", line {error.line}" if error.line is not None else ""
@@ -271,7 +272,10 @@ def notebook_notes(run: NotebookRun, cell_seconds: float) -> tuple[str, ...]:
             f"{len(run.skipped)} cell(s) from cell {run.skipped[0]} on did not run: the "
             "notebook's time ran out"
         )
-    for where, names in run.borrowed:
+    for where, reported in run.borrowed:
+        names = [name for name in reported if name in called]
+        if not names:
+            continue
         notes.append(
             f"{', '.join(names)}: not defined by the notebook itself; graded from {where}, "
             "which the notebook's imports loaded"
@@ -338,7 +342,8 @@ def grade(
         )
     results = with_verdicts(results, cases, outcomes)
     if run.notebook is not None:
-        notes += notebook_notes(run.notebook, rubric.limits.cell_seconds)
+        called = {call["fn"] for case in cases for call in case.calls}
+        notes += notebook_notes(run.notebook, rubric.limits.cell_seconds, called)
         if not run.functions:
             notes += ("the notebook defines none of the graded functions",)
     return GradeResult(

@@ -145,8 +145,10 @@ def check(
 ) -> Report:
     """Check ``functions`` (all of the rubric's when none is named) on the public cases:
     of ``path``, else of cs231n/layers.py here, else of the cells this kernel has run. The
-    rubric: ``rubric``, else the built-in ``assignment``'s, else ./rubric.yaml, else the
-    default assignment's (as ``grade check`` from this folder)."""
+    rubric: ``rubric`` or the built-in ``assignment``'s (one of them), else ./rubric.yaml,
+    else the default assignment's (as ``grade check`` from this folder)."""
+    if rubric is not None and assignment is not None:
+        raise UsageError("give rubric= or assignment=, not both")
     here = Path.cwd()
     rules = Path(rubric) if rubric is not None else None
     grade = partial(run_check, functions=functions, cwd=here, rubric=rules, assignment=assignment)
@@ -176,7 +178,10 @@ def magic_arguments(line: str) -> tuple[list[str], dict[str, str]]:
     """The functions and options of a %check line."""
     functions: list[str] = []
     options: dict[str, str] = {}
-    words = shlex.split(line)
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"{exc}. Usage: {MAGIC_USAGE}") from None
     while words:
         word = words.pop(0)
         option, equals, value = word.partition("=")
@@ -201,7 +206,7 @@ def check_magic(line: str) -> None:
     try:
         functions, options = magic_arguments(line)
         display(check(*functions, **options))  # type: ignore[no-untyped-call, arg-type]
-    except (UsageError, ValueError) as exc:  # ValueError: shlex on an unclosed quote
+    except UsageError as exc:
         print(f"layergrade: {exc}")
 
 

@@ -137,9 +137,8 @@ class Job:
 
     def write(self, cases: Sequence[CaseVector]) -> None:
         """The cases' specs (job.json) and their inputs (inputs.bin), once."""
-        if self.cases:
+        if (self.path / "job.json").exists():
             raise ValueError("the job's cases are written already")
-        self.cases = tuple(cases)
         checked = gradcheck_cases(cases)
         specs = [c.spec(gradcheck=c.id in checked) for c in cases]
         arrays = {f"{c.id}:{k}": v for c in cases for k, v in c.inputs.items()}
@@ -147,6 +146,7 @@ class Job:
         (self.path / "job.json").write_text(json.dumps({"cases": specs, "inputs": index}))
         for name in ("inputs.bin", "job.json"):
             (self.path / name).chmod(0o644)
+        self.cases = tuple(cases)
 
     def site_view(self, name: str, packages: Iterable[Path]) -> Path:
         """A folder of links to ``packages``, to put on a worker's path in place of the

@@ -80,7 +80,8 @@ class NotebookRun:
     timeouts: tuple[int, ...] = ()
     skipped: tuple[int, ...] = ()
     # (a module file of the submission, the graded functions the notebook lacked and got
-    # from it): the notebook's imports loaded the module, and failed before binding them.
+    # from it): the notebook's imports loaded the module without binding them (a star
+    # import whose chain failed part-way, or ``import cs231n.layers as L``).
     borrowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 

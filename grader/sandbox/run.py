@@ -132,10 +132,10 @@ def notebook_run(raw: object) -> NotebookRun | None:
         timeouts=cells("timeouts"),
         skipped=cells("skipped"),
         borrowed=tuple(
-            (str(where)[:200], tuple(str(n)[:100] for n in names[:50]))
-            for where, names in (borrowed.items() if type(borrowed) is dict else ())
-            if type(names) is list
-        )[:20],
+            (where[:200], tuple(str(n)[:100] for n in names[:50]))
+            for where, names in (list(borrowed.items())[:20] if type(borrowed) is dict else ())
+            if type(where) is str and where.endswith(".py") and type(names) is list
+        ),
     )
 
 
@@ -218,7 +218,8 @@ def import_hint(failure: Failure) -> Failure:
     hint = ""
     if looks_like_python2(failure.message):
         hint = f"; {PYTHON2} (print(...), //)"
-    elif failure.message.startswith("ModuleNotFoundError"):
+    elif failure.message.startswith("ModuleNotFoundError") and not failure.message.endswith(")"):
+        # Unless the worker said already whose module it is (inside/calls.py).
         hint = "; your code can use numpy and the standard library, and its own files"
     return replace(failure, message=failure.message + hint) if hint else failure
 

@@ -137,7 +137,9 @@ def wait_exit(proc: subprocess.Popen[bytes], seconds: float) -> None:
             proc.wait(timeout=seconds)
         return
     try:
-        select.select([fd], [], [], seconds)
+        poll = select.poll()
+        poll.register(fd, select.POLLIN)
+        poll.poll(seconds * 1000)
     finally:
         os.close(fd)
     proc.poll()
@@ -352,10 +354,12 @@ class Worker:
         then, finished or not, it is killed with whatever remains."""
         with contextlib.suppress(OSError):
             os.close(self.req_w)  # the worker reads this as the end of the requests
+        self.req_w = -1  # closed: a second close must not close a reused descriptor
         if finished:
             wait_exit(self.proc, QUIT_SECONDS)
         with contextlib.suppress(OSError):
             os.close(self.reader.fd)
+        self.reader.fd = -1
         self.kill()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)

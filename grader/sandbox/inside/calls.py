@@ -6,7 +6,9 @@ Shared by the worker (on the submission's functions) and the staff-side vector b
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -185,8 +187,9 @@ submission_dir: str | None = None
 
 
 def missing_module_hint(exc: BaseException) -> str:
-    """Whose a missing module is: the submission's (a file it does not have) or the
-    environment's (a package the sandbox does not offer, such as torch): not the same fix."""
+    """Where a missing module was looked for: in a package of the submission (a file it
+    lacks), or neither in the submission nor among what the sandbox offers (a file left
+    out, or a package such as torch). Nothing for a package that is there (numpy.foo)."""
     name = exc.name if isinstance(exc, ModuleNotFoundError) else None
     if submission_dir is None or not name or type(name) is not str:
         return ""
@@ -194,7 +197,12 @@ def missing_module_hint(exc: BaseException) -> str:
     own = os.path.join(submission_dir, top)
     if os.path.isdir(own) or os.path.isfile(f"{own}.py"):
         return f" (the submission has no {name.replace('.', '/')})"
-    return f" ({top} is not available to code while it is graded)"
+    try:  # the submission's code has run: its import hooks may do anything
+        if top in sys.modules or importlib.util.find_spec(top) is not None:
+            return ""
+    except Exception:
+        return ""
+    return f" (neither the submission nor the sandbox has {top})"
 
 
 def error_message(exc: BaseException, status: str = "error") -> dict[str, Any]:

@@ -58,7 +58,8 @@ def load_inputs(path: str, index: dict[str, list[Any]]) -> dict[str, np.ndarray]
     """The arrays of the job's inputs.bin: views of one writable buffer (cases copy them
     before any call), by the index the grader wrote to job.json."""
     with open(path, "rb") as f:
-        data = bytearray(f.read())
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        f.readinto(data)
     arrays = {}
     for key, (dtype, shape, offset) in index.items():
         kind = np.dtype(dtype)
@@ -117,7 +118,8 @@ def borrow(
     The course's notebooks get the layers through a chain (``from
     cs231n.classifiers.fc_net import *`` imports cs231n.layers, then layer_utils, then
     fast_layers); when a later link fails (torch, a Cython build), the star import binds
-    nothing, though the student's cs231n/layers.py was imported and is what they wrote."""
+    nothing, though the student's cs231n/layers.py was imported and is what they wrote.
+    (A notebook that uses ``import cs231n.layers as L`` is graded on that module too.)"""
     found: dict[str, list[str]] = {}
     missing = {name for name in wanted if not callable(namespace.get(name))}
     for module in list(sys.modules.values()) if missing else ():
