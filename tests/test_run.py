@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grader.grading.score import notebook_notes
-from grader.sandbox.results import CellError, NotebookRun
-from grader.sandbox.run import notebook_run
+from grader.sandbox.results import CellError, Failure, NotebookRun
+from grader.sandbox.run import import_hint, notebook_run
 
 
 def test_a_forged_notebook_report_is_reduced_to_what_the_grader_reads() -> None:
@@ -52,3 +52,22 @@ def test_functions_taken_from_a_module_are_named_only_for_the_cases_functions() 
         "affine_forward, relu_forward: not defined by the notebook itself; graded from "
         "cs231n/layers.py, which the notebook's imports loaded",
     )
+
+
+def test_a_name_later_pythons_removed_says_what_replaces_it() -> None:
+    """The course's 2017 notebooks import time.clock, gone since Python 3.8."""
+    error = CellError(cell=2, line=4, error="ImportError: cannot import name 'clock' from 'time'")
+    (note,) = notebook_notes(NotebookRun(errors=(error,)), 5, set())
+    assert note == (
+        "cell 2, line 4: ImportError: cannot import name 'clock' from 'time'; "
+        "time.clock was removed in Python 3.8: use time.perf_counter()"
+    )
+    failure = import_hint(
+        Failure("import_error", "AttributeError: module 'time' has no attribute 'clock'")
+    )
+    assert failure.message.endswith(
+        "; time.clock was removed in Python 3.8: use time.perf_counter()"
+    )
+    # Other missing names are left as they are.
+    other = Failure("import_error", "AttributeError: module 'time' has no attribute 'clocks'")
+    assert import_hint(other) == other

@@ -17,7 +17,7 @@ from grader.grading.verdict import Checked, verdicts
 from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.job import gradcheck_cases
 from grader.sandbox.results import CaseOutcome, Failure, NotebookRun, RunResult
-from grader.submission.python2 import PYTHON2, looks_like_python2
+from grader.submission.python2 import PYTHON2, looks_like_python2, removed_name_hint
 from grader.submission.stage import Mode
 from grader.vectors import CaseVector
 
@@ -261,6 +261,8 @@ def notebook_notes(run: NotebookRun, cell_seconds: float, called: set[str]) -> t
         message = error.error[:300]
         if looks_like_python2(message):
             message += f"; {PYTHON2}"
+        elif removed := removed_name_hint(message):
+            message += f"; {removed}"
         notes.append(f"cell {error.cell}{line}: {message}")
     for cell in run.timeouts[:5]:
         notes.append(

@@ -30,7 +30,7 @@ from grader.sandbox.results import (
 )
 from grader.sandbox.transport import Message
 from grader.sandbox.worker import SandboxConfig, Worker
-from grader.submission.python2 import PYTHON2, looks_like_python2
+from grader.submission.python2 import PYTHON2, looks_like_python2, removed_name_hint
 from grader.submission.stage import Submission
 
 # numpy (which the vectors need) is imported after a worker starts, not before.
@@ -218,6 +218,8 @@ def import_hint(failure: Failure) -> Failure:
     hint = ""
     if looks_like_python2(failure.message):
         hint = f"; {PYTHON2} (print(...), //)"
+    elif removed := removed_name_hint(failure.message):
+        hint = f"; {removed}"
     elif failure.message.startswith("ModuleNotFoundError") and not failure.message.endswith(")"):
         # Unless the worker said already whose module it is (inside/calls.py).
         hint = "; your code can use numpy and the standard library, and its own files"

@@ -8,6 +8,21 @@ import re
 PYTHON2 = "this looks like Python 2 code, and the grader runs Python 3"
 
 
+# What the course's older code calls that a later Python removed, and what replaces it.
+REMOVED = {("time", "clock"): "time.clock was removed in Python 3.8: use time.perf_counter()"}
+
+
+def removed_name_hint(error: str) -> str | None:
+    """What replaces a name the error says is gone (``from time import clock``), else None."""
+    for (module, name), hint in REMOVED.items():
+        if (
+            f"cannot import name '{name}' from '{module}'" in error
+            or f"module '{module}' has no attribute '{name}'" in error
+        ):
+            return hint
+    return None
+
+
 def looks_like_python2(error: str) -> bool:
     """Whether an error described as "SyntaxError: ..." is Python 2's print or exec."""
     return error.startswith("SyntaxError") and ("Missing parentheses" in error or "print" in error)
