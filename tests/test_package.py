@@ -64,10 +64,11 @@ def hidden_arrays() -> list[tuple[str, bytes]]:
 def test_the_wheel_holds_every_package_and_the_public_assignment(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for init in sorted((ROOT / "grader").rglob("__init__.py")):
-        installed = str(init.relative_to(ROOT)).replace("grader/jupyter/layergrade/", "layergrade/")
-        assert installed in names, init
-    # The shim once, under the name students load.
-    assert not [n for n in names if n.startswith("grader/jupyter/layergrade")]
+        assert str(init.relative_to(ROOT)) in names, init
+    # The in-notebook check under the name students load too: the same file, and only it.
+    archive = zipfile.ZipFile(wheel)
+    assert [n for n in names if n.startswith("layergrade/")] == ["layergrade/__init__.py"]
+    assert archive.read("layergrade/__init__.py") == archive.read("grader/jupyter/__init__.py")
     assert "grader/assignments/modular_layers/rubric.yaml" in names
     public = sorted(p.name for p in (ASSIGNMENT / "vectors" / "public").iterdir())
     for name in public:
@@ -97,10 +98,10 @@ def test_the_package_list_names_every_package_folder() -> None:
     folders = {
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "grader").rglob("__init__.py")
     }
-    # grader/jupyter/layergrade/ is installed under the name students load: layergrade.
-    assert folders - {"grader.jupyter.layergrade"} <= listed
+    assert folders <= listed
+    # grader/jupyter is installed a second time under the name students load: layergrade.
     assert listed - folders == {"grader.assignments", "layergrade"}
     assert config["package-dir"] == {
         "grader.assignments": "assignments",
-        "layergrade": "grader/jupyter/layergrade",
+        "layergrade": "grader/jupyter",
     }

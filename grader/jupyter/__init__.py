@@ -1,5 +1,5 @@
 """Check your layers from inside your notebook; loaded as the package ``layergrade``
-(grader/jupyter/layergrade/, installed under that name).
+(this folder, installed under that name too: see pyproject.toml).
 
     %load_ext layergrade
     %check affine_forward relu_forward        (%check alone: every function)
