@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ from grader.config.rubric import Rubric
 from grader.errors import NotebookError, RubricError
 from grader.sandbox.container import lock, staff_paths
 from grader.sandbox.job import Job
-from grader.sandbox.results import Failure, RunResult
+from grader.sandbox.results import CaseOutcome, Failure, RunResult
 from grader.sandbox.run import not_run, run_submission
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 from grader.sandbox.worker import SandboxConfig, Worker
@@ -123,6 +123,13 @@ def isolation_slots(
     return [SandboxConfig.create(mode, runtime) for _ in range(count)], notices
 
 
+def gradchecks(rubric: Rubric, cases: Cases, outcomes: Sequence[CaseOutcome]) -> list[str]:
+    """The cases whose gradient checks the worker is asked for (see run_submission)."""
+    from grader.grading.score import gradchecks_wanted
+
+    return gradchecks_wanted(rubric, cases, outcomes)
+
+
 def grade_submission(
     path: Path,
     rubric: Rubric,
@@ -183,7 +190,9 @@ def grade_submission(
                 held.close()
             raise
         # From here run_submission owns the held worker, and closes it.
-        run = run_submission(config, rubric.limits, job, submission, held)
+        run = run_submission(
+            config, rubric.limits, job, submission, held, partial(gradchecks, rubric, cases)
+        )
     if imports is not None:
         imports.join()
     from grader.grading.score import grade

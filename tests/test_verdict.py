@@ -29,7 +29,6 @@ from grader.sandbox.inside.calls import run_calls
 from grader.sandbox.inside.gradcheck import (
     SAMPLES,
     at_key,
-    clock,
     numeric_gradients,
     numeric_key,
 )
@@ -60,7 +59,7 @@ def numeric(
     namespace: dict[str, Any], case: CaseVector, seconds: float = 5.0
 ) -> dict[str, np.ndarray]:
     """The worker's numeric routine, run here on ``namespace``, its arrays decoded."""
-    sent = numeric_gradients(namespace, case.spec(gradcheck=True), case.inputs, seconds, clock())
+    sent = numeric_gradients(namespace, case.spec(gradcheck=True), case.inputs, seconds)
     return {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in sent.items()}
 
 
@@ -416,8 +415,15 @@ def affine_forward(x, w, b):
     assert mine["score"] == theirs["score"]
 
 
-# The forward exits, or hangs, the second time it is called: in the gradient check only.
-SECOND_CALL_FAILS = """
+# Backwards that fail, so that the grader asks for their forwards' gradient checks; the
+# forwards work once per process (the case's own call) and, called again, in the check:
+# relu_forward ends the worker (or, where it cannot, its own process), affine_forward hangs.
+SECOND_CALL_FAILS = (
+    AFFINE_BACKWARD_DB_DOUBLED
+    + """
+def relu_backward(dout, cache):
+    return dout.copy()
+
 _seen = {"relu": 0, "affine": 0}
 _relu_forward, _affine_forward = relu_forward, affine_forward
 
@@ -426,8 +432,12 @@ def relu_forward(x):
     _seen["relu"] += 1
     if _seen["relu"] > 1:
         import os
+        import signal
 
-        os._exit(0)
+        try:
+            os.kill(os.getppid(), signal.SIGKILL)
+        finally:
+            os._exit(0)
     return _relu_forward(x)
 
 
@@ -437,19 +447,60 @@ def affine_forward(x, w, b):
         pass
     return _affine_forward(x, w, b)
 """
+)
 
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_a_check_that_dies_or_hangs_costs_the_case_nothing(tmp_path: Path) -> None:
-    """The check runs the forward in a process of its own: its exit or its hang never
-    takes the case's own result with it."""
-    result = grade_json(
-        build_submission(tmp_path, SECOND_CALL_FAILS), write_rubric(tmp_path), "--cases", "public"
-    )
+def test_a_check_that_dies_or_hangs_costs_the_cases_nothing(tmp_path: Path) -> None:
+    """The checks run once every case has answered, each in a process of its own: one
+    that hangs, or that ends the worker, drops the checks (no verdict), and every case is
+    graded exactly as without them."""
+    plain = AFFINE_BACKWARD_DB_DOUBLED + "def relu_backward(dout, cache):\n    return dout.copy()\n"
+    rubric = write_rubric(tmp_path)
+    results = [
+        grade_json(build_submission(tmp_path, snippet, name), rubric, "--cases", "public")
+        for name, snippet in (("plain", plain), ("failing", SECOND_CALL_FAILS))
+    ]
     for name in ("affine_backward", "relu_backward"):
-        f = function(result, name)
-        assert (f["score"], f["status"], f["verdict"]) == (f["max_score"], "pass", None), f
+        theirs, mine = (function(r, name) for r in results)
+        assert theirs["verdict"] is not None and mine["verdict"] is None, name
+        assert mine["status"] != "pass" and mine["score"] == theirs["score"], name
+        for got, want in zip(mine["cases"], theirs["cases"], strict=True):
+            for key in ("id", "credit", "feedback", "failure", "checks"):
+                assert got[key] == want[key], key
+    assert results[1]["score"] == results[0]["score"]
+
+
+# Each call of svm_loss says so on the worker's stderr, below Python's streams (which the
+# check silences): the grader's output counts the calls.
+SVM_COUNTED = """
+_svm_loss = svm_loss
+
+
+def svm_loss(x, y):
+    import os
+
+    os.write(2, b"svm_loss called\\n")
+    loss, dx = _svm_loss(x, y)
+    return loss, DX_SCALE * dx
+"""
+
+
+@pytest.mark.sandbox
+def test_only_a_failing_function_pays_for_its_check(tmp_path: Path) -> None:
+    """A passing svm_loss is not differenced at all; one whose dx fails is, once: two
+    calls to see that the loss is not random, and two per sampled coordinate (its only
+    differentiated input has more than SAMPLES elements)."""
+    rubric = roomy_rubric(tmp_path, functions={"svm_loss": {"points": 10}})
+    calls = {}
+    for scale in (1, 2):
+        sub = build_submission(tmp_path, f"DX_SCALE = {scale}\n" + SVM_COUNTED, f"x{scale}")
+        result = grade_json(sub, rubric, "--cases", "public")
+        assert function(result, "svm_loss")["status"] == ("pass" if scale == 1 else "partial")
+        calls[scale] = result["output"].count("svm_loss called")
+    assert calls[1] > 0
+    assert calls[2] - calls[1] == 2 + 2 * SAMPLES
 
 
 def test_agreement_away_from_the_wrong_elements_blames_no_one() -> None:
@@ -487,19 +538,52 @@ def test_agreement_away_from_the_wrong_elements_blames_no_one() -> None:
     )
 
 
-def test_no_process_to_spare_means_no_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the process limit is full (a fork bomb's leftovers), the check is skipped:
-    the fork's failure never becomes the case's."""
-    from grader.sandbox.inside import gradcheck
+# --- which checks the grader asks for -------------------------------------------------------
+
+
+def test_the_grader_asks_only_for_the_checks_a_verdict_could_use() -> None:
+    """Every case answered with the expected values: no check. A failing backward, or a
+    failing forward its backward differentiates, asks for that backward's check; a case
+    that raised gives nothing to set its check beside."""
+    from grader.config.rubric import load_rubric
+    from grader.grading.score import gradchecks_wanted
+    from grader.sandbox.results import CaseOutcome, Failure
+
+    rubric = load_rubric(ROOT / "rubric.yaml")
+    cases = load_vectors(VECTORS, ("public",)).cases
+    right = {c.id: CaseOutcome(c.id, 0.0, values=dict(c.expected)) for c in cases}
+
+    def asked(**changed: CaseOutcome) -> list[str]:
+        return gradchecks_wanted(rubric, cases, list({**right, **changed}.values()))
+
+    def off(case_id: str, output: str) -> CaseOutcome:
+        values = dict(right[case_id].values)
+        values[output] = values[output] + 1.0
+        return CaseOutcome(case_id, 0.0, values=values)
+
+    assert asked() == []
+    assert asked(**{"affine_backward.seed": off("affine_backward.seed", "db")}) == [
+        "affine_backward.seed"
+    ]
+    assert asked(**{"affine_forward.seed": off("affine_forward.seed", "out")}) == [
+        "affine_backward.seed"
+    ]
+    assert asked(**{"svm_loss.seed": off("svm_loss.seed", "loss")}) == ["svm_loss.seed"]
+    raised = CaseOutcome("svm_loss.seed", 0.0, failure=Failure("error", "ValueError"))
+    assert asked(**{"svm_loss.seed": raised}) == []
+
+
+def test_a_checks_answer_counts_only_where_it_is_that_checks() -> None:
+    from grader.sandbox.run import numeric_from
+    from grader.sandbox.transport import Message
 
     case = next(c for c in load_vectors(VECTORS, ("public",)).cases if c.id == "svm_loss.seed")
-    spec = case.spec(gradcheck=True)
-    assert spec.get("gradcheck")
+    arrays = {numeric_key("dx"): np.ones(3), at_key("dx"): np.arange(3), "numeric:dq": np.ones(1)}
 
-    def full(*_: object) -> int:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
+    def answer(**header: object) -> Message:
+        base = {"type": "result", "case": case.id, "status": "ok"}
+        return Message(dict(base, **header), arrays, {})
 
-    monkeypatch.setattr(gradcheck, "_fork", full)
-    namespace = {"svm_loss": reference.layers.svm_loss}
-    started = gradcheck.clock()
-    assert gradcheck.isolated(namespace, spec, case.inputs, 5.0, started) == {}
+    assert set(numeric_from(case, answer())) == {numeric_key("dx"), at_key("dx")}
+    assert numeric_from(case, answer(case="svm_loss.other")) == {}
+    assert numeric_from(case, answer(status="error", error="could not start a process")) == {}

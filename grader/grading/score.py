@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -13,7 +13,7 @@ from grader.config.rubric import FunctionRubric, Rubric
 from grader.grading.compare import Check
 from grader.grading.diagnose import Diagnosis, diagnose
 from grader.grading.judge import judge_case
-from grader.grading.verdict import Checked, verdicts
+from grader.grading.verdict import Checked, verdicts, wanted
 from grader.sandbox.isolation import HIDDEN_OK
 from grader.sandbox.job import gradcheck_cases
 from grader.sandbox.results import CaseOutcome, Failure, NotebookRun, RunResult
@@ -315,6 +315,27 @@ def with_verdicts(
     ]
     said = verdicts(checked, {r.name: r.status == "pass" for r in results})
     return [replace(r, verdict=said.get(r.name)) for r in results]
+
+
+def gradchecks_wanted(
+    rubric: Rubric, cases: tuple[CaseVector, ...], outcomes: Sequence[CaseOutcome]
+) -> list[str]:
+    """The cases whose gradient check (the numerical gradient of the submission's own
+    forward) the verdicts could use, once every case of ``cases`` has its outcome: of those
+    the job chose, the ones whose function, or whose forward, does not pass."""
+    by_id = {o.case_id: o for o in outcomes}
+    passes = {}
+    for function in rubric.functions:
+        mine = tuple(
+            case_result(c, by_id[c.id], function, rubric)
+            for c in cases
+            if c.function == function.name
+        )
+        passes[function.name] = (
+            FunctionResult(function.name, function.points, mine, False).status == "pass"
+        )
+    chosen = gradcheck_cases(cases)
+    return [c.id for c in cases if c.id in chosen and wanted(c, by_id[c.id], passes)]
 
 
 def grade(

@@ -160,6 +160,17 @@ def verdicts(checked: Sequence[Checked], passes: Mapping[str, bool]) -> dict[str
     return said
 
 
+def wanted(case: CaseVector, outcome: CaseOutcome, passes: Mapping[str, bool]) -> bool:
+    """Whether ``verdicts`` could say anything from ``case``'s gradcheck: it has one, it
+    gave values, and its function or the forward it differentiates does not pass. The
+    grader asks the worker for no other (a submission that passes pays for none)."""
+    plan = gradcheck_plan(case)
+    if plan is None or outcome.failure is not None:
+        return False
+    own = case.calls[plan["forward"]]["fn"]
+    return passes.get(case.function) is False or passes.get(own) is False
+
+
 def gradcheck_plan(case: CaseVector) -> Mapping[str, Any] | None:
     plan: Mapping[str, Any] | None = case.spec(gradcheck=True).get("gradcheck")
     return plan

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,8 @@ from grader.submission.stage import Submission
 
 # numpy (which the vectors need) is imported after a worker starts, not before.
 if TYPE_CHECKING:
+    import numpy as np
+
     from grader.vectors import CaseVector
 
 # Time the worker needs, beyond its own per-case limit, to kill the case and report it.
@@ -90,7 +92,6 @@ def outcome_from(case: CaseVector, message: Message, seconds: float) -> CaseOutc
             kinds={str(k): str(v)[:80] for k, v in kinds.items()},
             rejected={k: v for k, v in message.rejected.items() if k in names},
             mutated=tuple(str(m)[:80] for m in mutated[:10]) if type(mutated) is list else (),
-            numeric={k: v for k, v in message.arrays.items() if gradcheck_output(k) in names},
         )
     if status == "timeout":
         if header.get("clock") == "cpu":
@@ -213,6 +214,39 @@ def serve_cases(
     return True
 
 
+def numeric_from(case: CaseVector, message: Message) -> dict[str, np.ndarray]:
+    """The partials a gradient check's answer holds for ``case``'s outputs ({} where it
+    is not that check's answer, or the check failed)."""
+    header = message.header
+    if header.get("case") != case.id or header.get("status") != "ok":
+        return {}
+    names = {o.name for o in case.outputs}
+    return {k: v for k, v in message.arrays.items() if gradcheck_output(k) in names}
+
+
+def run_checks(
+    worker: Worker, wanted: Sequence[CaseVector], budget_end: float, outcomes: list[CaseOutcome]
+) -> bool:
+    """Ask ``worker``, which has answered every case, for the gradient checks of ``wanted``
+    and put what comes back in their ``outcomes`` (``numeric``). A check only ever adds
+    feedback: one that fails, hangs or ends the worker is dropped, and the case's outcome
+    stays as it was. True where the worker answered every check."""
+    at = {o.case_id: i for i, o in enumerate(outcomes)}
+    for case in wanted:
+        worker.request(case.id, check=True)
+    since = time.monotonic()
+    for case in wanted:
+        end = min(since + worker.case_wall_seconds + GRACE_SECONDS, budget_end)
+        try:
+            message = worker.reader.read(end, case.answer_cap)
+        except (Deadline, Closed, OSError, TransportError):
+            return False
+        since = time.monotonic()
+        i = at[case.id]
+        outcomes[i] = replace(outcomes[i], numeric=numeric_from(case, message))
+    return True
+
+
 def import_hint(failure: Failure) -> Failure:
     """Add what a student needs to know to the usual reasons an import fails."""
     hint = ""
@@ -277,10 +311,13 @@ def run_submission(
     job: Job,
     submission: Submission,
     held: Worker | None = None,
+    checks: Callable[[Sequence[CaseOutcome]], Iterable[str]] | None = None,
 ) -> RunResult:
     """Run every case of ``job`` on the staged ``submission``: on its module, or on what
     its notebook defines; first on ``held``, a worker started for it before the job was
-    written (Worker's ``hold``), where there is one."""
+    written (Worker's ``hold``), where there is one. Once every case has answered,
+    ``checks`` (given their outcomes) names the cases whose gradient check to run as well
+    (the grader's choice: those a verdict could use)."""
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
@@ -310,6 +347,10 @@ def run_submission(
                 answered = serve_cases(
                     worker, pending, limits, budget_end=budget_end, outcomes=outcomes
                 )
+                if answered and checks is not None:
+                    by_id = {c.id: c for c in job.cases}
+                    wanted = [by_id[i] for i in checks(outcomes)]
+                    answered = run_checks(worker, wanted, budget_end, outcomes)
         finally:
             # A worker that answered everything may tidy up and leave; any other is killed.
             worker.close(finished=answered)

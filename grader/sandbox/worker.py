@@ -314,8 +314,9 @@ class Worker:
         """Let a worker started with ``hold`` go on: its job is written."""
         send(self.req_w, {"go": True})
 
-    def request(self, case_id: str) -> None:
-        send(self.req_w, {"case": case_id})
+    def request(self, case_id: str, check: bool = False) -> None:
+        """Ask for a case, or (``check``) for its gradient check (inside/gradcheck.py)."""
+        send(self.req_w, {"check" if check else "case": case_id})
 
     def kill(self) -> None:
         """End the worker and everything it started, whatever state it is in."""

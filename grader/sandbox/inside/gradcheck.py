@@ -1,30 +1,27 @@
 """The numerical gradient of a submission's own forward, to set beside its own backward.
 
 A backward case (the forward, then the backward on the forward's cache) or a loss that
-returns (loss, dx) may carry a ``gradcheck`` entry (see ``plan``). After the case's calls
-succeed, its child runs the forward again on fresh copies of its arguments, one element
-moved by +-H at a time (centred differences with the course's step, as its
+returns (loss, dx) may carry a ``gradcheck`` entry (see ``plan``). Where the grader asks
+for it, a child of the worker runs the case's forward on fresh copies of its arguments,
+one element moved by +-H at a time (centred differences with the course's step, as its
 eval_numerical_gradient does), at up to SAMPLES coordinates of each input it
-differentiates, and sends the partials back beside the case's outputs:
+differentiates, and sends the partials back:
 ``numeric:dx`` (float64) and ``numeric:dx:at`` (their flat indices into x).
 
 The grader sets them beside the submission's own backward to say where a bug lies
 (grader/grading/verdict.py); they never earn credit, and they are computed here, where
 student code runs: feedback only. Nothing in them comes from expected values, which the
-worker never has. The check runs in a process of its own, forked from the case's child
-once the case's outputs are in hand (``isolated``): whatever the forward does there
-(raise, exit, crash, hang, run out of memory) drops the check, never the case.
+worker never has. The grader asks for a case's check only once every case has answered,
+and only where a verdict could use it (a function that fails): a submission that passes
+pays for none. The check runs in a child of its own (cases.py), like a case, but its
+answer only ever adds feedback: whatever the forward does there (raise, exit, crash,
+hang, run out of memory) drops the check, never a case.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
-import os
-import select
-import signal
-import struct
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,21 +36,11 @@ from .frames import at_key, npy_bytes, numeric_key
 H = 1e-5
 # Coordinates sampled per differentiated input.
 SAMPLES = 10
-# The share of a case's seconds the check may take, counted from the case's start.
+# The share of a case's seconds the check may take.
 SHARE = 1 / 3
 
-# What the check's process may send back: 2 arrays of SAMPLES per input, with headers.
-MAX_BYTES = 1 << 20
-# Beyond its share of the case, how long the check's process may take to be done.
-MARGIN_SECONDS = 0.2
-# How long the check waits for a process to come free under the worker's process limit
-# (the worker reaps answered cases every few milliseconds).
-FORK_WAIT = 0.5
-
 # Bound before any student code runs, which may replace these.
-_monotonic, _process_time, _sleep = time.monotonic, time.process_time, time.sleep
-_fork, _exit, _kill, _waitpid = os.fork, os._exit, os.kill, os.waitpid
-_pipe, _read, _write, _close, _select = os.pipe, os.read, os.write, os.close, select.select
+_monotonic, _process_time = time.monotonic, time.process_time
 
 
 class Discard(io.TextIOBase):
@@ -143,14 +130,14 @@ def numeric_gradients(
     case: Mapping[str, Any],
     inputs: Mapping[str, np.ndarray],
     seconds: float,
-    started: tuple[float, float],
 ) -> dict[str, bytes]:
-    """The case's gradcheck, as .npy arrays for its result message ({} where it has none
-    or it could not run). ``started`` is the case's start (``clock``); the check stops
-    sampling before SHARE of ``seconds`` have gone, in wall-clock or in CPU time."""
+    """The case's gradcheck, as .npy arrays for its answer ({} where it has none or it
+    could not run). The check stops sampling before SHARE of ``seconds`` have gone since
+    it started, in wall-clock or in CPU time."""
     check = case.get("gradcheck")
     if not check:
         return {}
+    started = clock()
     streams = sys.stdout, sys.stderr
     try:
         # What the forward prints was printed once by the case itself: not sixty times more.
@@ -165,7 +152,7 @@ def numeric_gradients(
 
 
 class OutOfTime(Exception):
-    """The next call of the forward could take the check past its share of the case."""
+    """The next call of the forward could take the check past its share of a case."""
 
 
 def sample(
@@ -186,8 +173,8 @@ def sample(
         wall, cpu = clock()
         return max(wall - started[0], cpu - started[1])
 
-    # The case has run the forward once already: what it used bounds one call.
-    slowest = used()
+    # The longest call of the forward so far: the next may take as long.
+    slowest = 0.0
 
     def value(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         """The forward's scalar (a loss) or its out, from fresh arguments."""
@@ -279,96 +266,4 @@ def message(
         if values:
             arrays[numeric_key(output)] = np.array(values, dtype=np.float64)
             arrays[at_key(output)] = coordinates[output][1][: len(values)].astype(np.int64)
-    return arrays
-
-
-def spare_fork(seconds: float) -> int | None:
-    """fork(), tried again for up to ``seconds`` (at most FORK_WAIT) while the process
-    limit is full: the worker reaps the processes of cases that have answered as it goes;
-    None where no process comes free."""
-    end = _monotonic() + min(seconds, FORK_WAIT)
-    while True:
-        try:
-            return _fork()
-        except BlockingIOError:
-            if _monotonic() > end:
-                return None
-            _sleep(0.005)
-        except OSError:
-            return None
-
-
-def isolated(
-    namespace: Mapping[str, Any],
-    case: Mapping[str, Any],
-    inputs: Mapping[str, np.ndarray],
-    seconds: float,
-    started: tuple[float, float],
-) -> dict[str, bytes]:
-    """``numeric_gradients`` in a process forked for it, waited for until the check's
-    share of the case is up (and a margin): its arrays, or {} whatever became of it."""
-    if not case.get("gradcheck"):
-        return {}
-    try:
-        r, w = _pipe()
-    except OSError:
-        return {}
-    pid = spare_fork(seconds * SHARE)
-    if pid is None:
-        # No process to spare (what a fork bomb left behind fills the limit): no check,
-        # and the case's own result stands.
-        _close(r)
-        _close(w)
-        return {}
-    if pid == 0:
-        try:
-            _close(r)
-            found = numeric_gradients(namespace, case, inputs, seconds, started)
-            for name, array in found.items():
-                key = name.encode()
-                frame = struct.pack(">IQ", len(key), len(array)) + key + array
-                while frame:
-                    frame = frame[_write(w, frame) :]
-        finally:
-            _exit(0)
-    _close(w)
-    wall, cpu = clock()
-    left = seconds * SHARE - max(wall - started[0], cpu - started[1]) + MARGIN_SECONDS
-    deadline = _monotonic() + max(0.0, left)
-    received = bytearray()
-    try:
-        while len(received) <= MAX_BYTES:
-            remaining = deadline - _monotonic()
-            if remaining <= 0 or not _select([r], [], [], remaining)[0]:
-                return {}
-            chunk = _read(r, 1 << 16)
-            if not chunk:
-                return frames(bytes(received))
-            received += chunk
-        return {}
-    finally:
-        _close(r)
-        with contextlib.suppress(OSError):
-            _kill(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            _waitpid(pid, 0)
-
-
-def frames(data: bytes) -> dict[str, bytes]:
-    """The arrays the check's process wrote ({} where its data is not whole)."""
-    arrays = {}
-    at = 0
-    while at < len(data):
-        if at + 12 > len(data):
-            return {}
-        size, length = struct.unpack(">IQ", data[at : at + 12])
-        end = at + 12 + size + length
-        if end > len(data):
-            return {}
-        try:
-            name = data[at + 12 : at + 12 + size].decode()
-        except UnicodeDecodeError:
-            return {}
-        arrays[name] = bytes(data[at + 12 + size : end])
-        at = end
     return arrays

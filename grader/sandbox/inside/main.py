@@ -5,13 +5,14 @@ by the grader: nothing here decides a score.
 
 Protocol (frames, see frames.py):
   grader -> worker   {"go": true} first, to a worker started before its job was written
-                     ("hold" in its settings); {"case": CASE_ID} per request, {"quit": true}
-                     (or closing the pipe) to stop
+                     ("hold" in its settings); {"case": CASE_ID} per request, then
+                     {"check": CASE_ID} per gradient check it wants (gradcheck.py);
+                     {"quit": true} (or closing the pipe) to stop
   worker -> grader   {"type": "started", "network_cut", "limits_skipped", "filtered"} once the
                      grader's own setup is done (what it could not take away), then
                      {"type": "ready", "functions": [...], "notebook": ...} or
                      {"type": "import_error", ...}, then one {"type": "result", ...} per
-                     request, followed by its arrays
+                     request (case or check), followed by its arrays
 
 The grader starts it (grader/sandbox/worker.py) with ``-I -S`` and a bootstrap that puts
 this package's folder and numpy's on ``sys.path``, then calls ``main`` with its settings.

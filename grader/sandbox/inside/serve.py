@@ -20,10 +20,18 @@ GROUP = 16
 
 
 def take_group(queue: deque[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The cases at the head of ``queue`` that share the first one's function."""
+    """The cases at the head of ``queue`` that share the first one's function (a gradient
+    check goes alone)."""
     group = [queue.popleft()]
     function = group[0].get("function")
-    while queue and len(group) < GROUP and function and queue[0].get("function") == function:
+    while (
+        queue
+        and len(group) < GROUP
+        and function
+        and not group[0].get("check")
+        and queue[0].get("function") == function
+        and not queue[0].get("check")
+    ):
         group.append(queue.popleft())
     return group
 
@@ -40,9 +48,10 @@ def serve(
     parallel: int,
     contain: bool,
 ) -> None:
-    """Answer case requests in the order they came: consecutive cases of one function in
-    one child (cases.py), up to ``parallel`` children running at once; each case with
-    ``seconds`` of CPU time and a deadline ``wall_seconds`` after the one before it.
+    """Answer requests ({"case": id}, or {"check": id} for a case's gradient check) in the
+    order they came: consecutive cases of one function in one child (cases.py), up to
+    ``parallel`` children running at once; each case with ``seconds`` of CPU time and a
+    deadline ``wall_seconds`` after the one before it.
 
     With ``contain``, every process of this uid is ours (a uid or pid namespace of our
     own), and whatever a finished child left running is killed before the next starts.
@@ -93,7 +102,11 @@ def serve(
             if request.get("quit"):
                 more = False
                 break
-            queue.append(cases[request["case"]])
+            if "check" in request:
+                # The numerical gradient of the case's forward (gradcheck.py), not the case.
+                queue.append(dict(cases[request["check"]], check=True))
+            else:
+                queue.append(cases[request["case"]])
             # Every request already written, so that a function's cases go to one child.
             ready = ready - {req_fd} | set(select.select([req_fd], [], [], 0)[0])
         now = time.monotonic()
