@@ -1,0 +1,50 @@
+"""How the `grade` command ends: without tearing the interpreter down, yet with its exit
+code, its output flushed and its exit handlers run (a slot's cgroup is removed by one)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from support import ROOT
+
+# An object whose finalizer prints: it runs where the interpreter is torn down.
+TORN_DOWN = """
+class Noisy:
+    def __del__(self):
+        print("torn down")
+
+noisy = Noisy()
+"""
+
+
+def command(body: str) -> subprocess.CompletedProcess[str]:
+    """``body`` then the command's entry point, in a fresh interpreter."""
+    probe = f"import atexit, sys, threading, time\nfrom grader.cli import run\n{body}\nrun()\n"
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+
+
+def test_the_command_skips_the_teardown_but_not_the_exit_handlers() -> None:
+    body = TORN_DOWN + "atexit.register(print, 'exit handler ran')\nsys.argv = ['grade']"
+    proc = command(body)
+    # No arguments: the usage, and the usage error's code.
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("usage: grade PATH")
+    assert lines[-1] == "exit handler ran"
+    assert "torn down" not in lines
+
+
+def test_the_command_waits_for_a_thread_still_running() -> None:
+    """A thread still at work when main returns finishes, as with any Python program."""
+    body = (
+        TORN_DOWN
+        + "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+        + "sys.argv = ['grade', '--version']"
+    )
+    proc = command(body)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "thread done" in lines and "torn down" in lines
