@@ -5,9 +5,10 @@ the same bubblewrap sandbox and running `import numpy` in it; the figures are th
 median wall time to grade the bundled correct submission with the default rubric
 (through the API, and through the `grade` command including interpreter start-up).
 Notebooks: the floor starts an IPython shell in the same sandbox and runs one trivial
-cell; the figures grade the bundled notebook, executed and with --no-execute. Beside
-them, the same shell importing matplotlib.pyplot, as the notebook's first cell does: what
-running that notebook costs whoever runs it.
+cell; the figures grade the bundled notebook, executed (alone, and as one of a class,
+whose job makes matplotlib's font list once) and with --no-execute. Beside them, the
+same shell importing matplotlib.pyplot, as the notebook's first cell does: what running
+that notebook costs whoever runs it.
 All as ratios to their floor, with submissions per minute and peak memory.
 
 With --isolation container (root, and an interpreter other users can read, such as
@@ -76,7 +77,8 @@ def main() -> int:
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
 
-    with tempfile.TemporaryDirectory() as empty, Job(cases) as job:
+    # A class's notebooks share a job, which makes matplotlib's font list once for them.
+    with tempfile.TemporaryDirectory() as empty, Job(cases) as job, Job(cases) as class_job:
         Path(empty).chmod(0o755)
         mounts = Mounts(job.path, Path(empty))
 
@@ -94,10 +96,20 @@ def main() -> int:
                 command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
 
-        def graded(path: Path, execute: bool = True) -> Callable[[], object]:
+        def graded(
+            path: Path, execute: bool = True, in_class: bool = False
+        ) -> Callable[[], object]:
             def run() -> None:
                 options = SourceOptions(execute=execute)
-                result = grade_submission(path, rubric, cases, config, job, options=options)
+                result = grade_submission(
+                    path,
+                    rubric,
+                    cases,
+                    config,
+                    class_job if in_class else job,
+                    options=options,
+                    in_class=in_class,
+                )
                 assert result.score == result.max_score, result.notes
 
             return run
@@ -123,6 +135,7 @@ def main() -> int:
             "notebook floor": sandboxed(ONE_CELL, notebook_site()),
             "notebook pyplot": sandboxed(PYPLOT_CELL, notebook_site()),
             "notebook": graded(NOTEBOOK),
+            "notebook in a class": graded(NOTEBOOK, in_class=True),
             "extracted": graded(NOTEBOOK, execute=False),
         }
         for fn in figures.values():
@@ -154,6 +167,11 @@ def main() -> int:
     print(
         f"  its first cell alone (pyplot), same isolation {t['notebook pyplot']:6.3f} s: the "
         f"notebook is {t['notebook'] / t['notebook pyplot']:4.2f} x that"
+    )
+    print(
+        f"notebook, executed, in a class         {t['notebook in a class']:6.3f} s  "
+        f"{t['notebook in a class'] / t['notebook floor']:5.2f} x its floor  "
+        f"{60 / t['notebook in a class']:5.0f} notebooks/min (font list made once per class)"
     )
     print(
         f"notebook, --no-execute                 {t['extracted']:6.3f} s  "

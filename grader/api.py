@@ -18,6 +18,7 @@ from grader.config.options import SourceOptions
 from grader.config.rubric import Rubric
 from grader.errors import NotebookError, RubricError
 from grader.sandbox.container import lock, staff_paths
+from grader.sandbox.fonts import font_list
 from grader.sandbox.job import Job
 from grader.sandbox.results import CaseOutcome, Failure, RunResult
 from grader.sandbox.run import not_run, run_submission
@@ -178,6 +179,9 @@ def grade_submission(
         return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
     with staging:
         config.admit(Path(staging.name))
+        if in_class and submission.cells:
+            # The first of a class's executed notebooks makes matplotlib's font list once.
+            font_list(job, config)
         held = None
         try:
             if callable(cases):

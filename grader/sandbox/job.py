@@ -22,6 +22,7 @@ import json
 import py_compile
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,9 @@ class Job:
         self._dir = tempfile.TemporaryDirectory(prefix="layergrade-job-")
         self.path = Path(self._dir.name)
         self.cases: tuple[CaseVector, ...] = ()
+        # matplotlib's font list for notebook workers, by isolation, once made (fonts.py).
+        self.fonts: dict[str, Path | None] = {}
+        self.lock = threading.Lock()
         package = self.path / LIB / INSIDE_PACKAGE
         package.mkdir(parents=True)
         for file in inside_files():

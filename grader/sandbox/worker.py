@@ -36,6 +36,7 @@ from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
 from grader.sandbox.cgroups import SlotGroup, slot_group
 from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim, remove_owned
 from grader.sandbox.environment import rlimits, worker_env
+from grader.sandbox.fonts import bwrap_font_args, copy_font_list
 from grader.sandbox.inside.processes import have_proc
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
@@ -185,11 +186,15 @@ class Worker:
         if config.group is None:
             self.known_gaps += ("fair CPU share",)
         self.tmp: Path | None = None
+        # matplotlib's font list, where the job made one for a class's notebooks.
+        fonts = job.fonts.get(config.mode) if cells else None
         if config.mode == "bubblewrap":
             assert config.bwrap is not None
             extra = notebook_site() if cells else ()
             mounts = Mounts(job.path, source)
             argv, paths = bwrap_args(config.bwrap, config.runtime, mounts, limits, extra)
+            if fonts is not None:
+                argv[-1:-1] = bwrap_font_args(fonts)
             env = None
         else:
             argv = [str(config.runtime.executable)]
@@ -204,6 +209,8 @@ class Worker:
                 # A /tmp of its own: the machine's is shared with every other worker.
                 self.tmp = Path(tempfile.mkdtemp(prefix=WORKER_TMP_PREFIX))
                 os.chown(self.tmp, self.uid, self.uid)
+                if fonts is not None:
+                    copy_font_list(fonts, self.tmp, self.uid)
             home = str(self.tmp or source)
             env = dict(worker_env(home=home), TMPDIR=home)
         if config.group is not None:
