@@ -1,7 +1,8 @@
 """Benchmark: a class of generated module submissions graded by `grade batch`'s API.
 
 The floor is the same number of `import numpy` runs in the same isolation, with as many
-at once as the batch has slots: what any grader that isolates each submission must pay.
+at once as the batch has slots: what any grader that isolates each submission must pay;
+it is measured before the batch and after it, and the two averaged.
 Prints submissions per minute for both and their ratio. With --dask, the same class is
 also graded on a local Dask cluster of as many worker processes as slots (the extra
 layergrade[dask]), as a ratio to the local batch.
@@ -91,23 +92,31 @@ def main() -> int:
                 "-c",
                 f"import sys; sys.path.append({site!r}); import numpy",
             ]
+
+            def run_floor() -> tuple[float, float]:
+                start, cpu = time.perf_counter(), busy_seconds()
+                with ThreadPoolExecutor(args.jobs) as pool:
+                    runs = range(args.students)
+                    list(pool.map(lambda _: subprocess.run(command, check=True), runs))
+                return time.perf_counter() - start, busy_seconds() - cpu
+
+            # The floor before and after the batch, averaged: a machine whose speed drifts
+            # while the benchmark runs moves both alike.
+            before = run_floor()
             start, cpu = time.perf_counter(), busy_seconds()
-            with ThreadPoolExecutor(args.jobs) as pool:
-                list(pool.map(lambda _: subprocess.run(command, check=True), range(args.students)))
-            floor = time.perf_counter() - start
-            floor_cpu = busy_seconds() - cpu
-        start, cpu = time.perf_counter(), busy_seconds()
-        summary, counts, _ = grade_class(
-            work / "class",
-            work / "out",
-            rubric,
-            cases,
-            configs,
-            vectors_digest=digest,
-            options=SourceOptions(),
-        )
-        batch = time.perf_counter() - start
-        batch_cpu = busy_seconds() - cpu
+            summary, counts, _ = grade_class(
+                work / "class",
+                work / "out",
+                rubric,
+                cases,
+                configs,
+                vectors_digest=digest,
+                options=SourceOptions(),
+            )
+            batch = time.perf_counter() - start
+            batch_cpu = busy_seconds() - cpu
+            after = run_floor()
+            floor, floor_cpu = ((a + b) / 2 for a, b in zip(before, after, strict=True))
         assert counts["graded"] == args.students and summary.mean == summary.max_score
         dask = None
         if args.dask:
@@ -137,7 +146,10 @@ def main() -> int:
         shutil.rmtree(work / "class")
     n = args.students
     print(f"{n} module submissions, {len(cases)} cases each, -j {args.jobs}, {args.isolation}")
-    print(f"floor: {n} `import numpy`, same isolation {floor:6.1f} s  {60 * n / floor:6.0f}/min")
+    print(
+        f"floor: {n} `import numpy`, same isolation {floor:6.1f} s  {60 * n / floor:6.0f}/min"
+        f"  (before the batch {before[0]:.1f} s, after it {after[0]:.1f} s)"
+    )
     print(
         f"grade batch                          {batch:6.1f} s  {60 * n / batch:6.0f} per minute"
         f"  {batch / floor:5.2f} x floor"

@@ -54,13 +54,21 @@ ONE_CELL = (
 PYPLOT_CELL = ONE_CELL.replace("1 + 1", "import matplotlib.pyplot")
 
 
-def median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(
+    figures: dict[str, Callable[[], object]], repeat: int, slow: int
+) -> dict[str, float]:
+    """The median seconds of each figure, timed in turn, round after round (the notebook
+    figures in the first ``slow`` rounds only): a machine whose speed drifts while the
+    benchmark runs slows every figure alike, and their ratios hold."""
+    times: dict[str, list[float]] = {name: [] for name in figures}
+    for round_ in range(repeat):
+        for name, fn in figures.items():
+            if name.startswith("notebook") and round_ >= slow:
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> int:
@@ -140,11 +148,7 @@ def main() -> int:
         }
         for fn in figures.values():
             fn()  # warm the page cache
-        slow = max(3, args.repeat // 3)
-        t = {
-            name: median_seconds(fn, slow if name.startswith("notebook") else args.repeat)
-            for name, fn in figures.items()
-        }
+        t = median_seconds(figures, args.repeat, slow=max(3, args.repeat // 3))
 
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

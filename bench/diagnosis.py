@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,7 +52,7 @@ def entry(folder: Path, name: str, text: str) -> None:
     (folder / name / "cs231n" / "layers.py").write_text(text)
 
 
-def grade_class(klass: Path, out: Path, rubric_path: Path) -> dict[str, list[dict]]:
+def grade_class(klass: Path, out: Path, rubric_path: Path) -> dict[str, list[dict[str, Any]]]:
     subprocess.run(
         [sys.executable, "-m", "grader", "batch", str(klass), "-o", str(out), "--rubric",
          str(rubric_path), "-j", "2"],
@@ -63,7 +64,7 @@ def grade_class(klass: Path, out: Path, rubric_path: Path) -> dict[str, list[dic
     }
 
 
-def kind(function: dict) -> str:
+def kind(function: dict[str, Any]) -> str:
     if function["hints"]:
         return "hint"
     if any(word in function["feedback"] for word in ACTIONABLE):
