@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grader.api import graded_cases
-from grader.batch.runner import grade_class
+from grader.batch.runner import default_slots, grade_class
 from grader.config.limits import Limits
 from grader.config.options import SourceOptions
 from grader.config.rubric import load_rubric
@@ -60,7 +60,7 @@ def busy_seconds() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("-j", "--jobs", type=int, default=default_slots())
     parser.add_argument("--isolation", choices=("bubblewrap", "container"), default="bubblewrap")
     parser.add_argument("--dask", action="store_true", help="also grade on a local Dask cluster")
     args = parser.parse_args()

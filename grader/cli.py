@@ -291,7 +291,9 @@ def batch_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("submissions", type=Path, help="folder or .zip of student entries")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel slots")
+    p.add_argument(
+        "-j", "--jobs", type=int, help="parallel slots (default: one per core, and one more)"
+    )
     p.add_argument(
         "--roster",
         type=Path,
@@ -337,7 +339,7 @@ def run_batch(argv: list[str]) -> int:
     from grader.api import graded_cases
     from grader.batch import terminal as class_terminal
     from grader.batch.roster import load_overrides, load_roster
-    from grader.batch.runner import grade_class
+    from grader.batch.runner import default_slots, grade_class
     from grader.report.hygiene import shown
     from grader.sandbox.container import lock, staff_paths
     from grader.sandbox.runtime import discover_runtime
@@ -345,6 +347,8 @@ def run_batch(argv: list[str]) -> int:
 
     args = batch_parser().parse_args(argv)
     err = Console(stderr=True, soft_wrap=True)
+    if args.jobs is None:
+        args.jobs = default_slots()
     if args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: at least one parallel slot is needed.")
     if not args.submissions.exists():

@@ -54,3 +54,14 @@ def test_a_reason_reaches_the_feedback_file_as_plain_text(
     record = json.loads((out / "results" / "bob.json").read_text())
     assert record["status"] == "error" and record["host_error"] is False
     assert (out / "feedback" / "bob.txt").read_text() == "Not graded: bad  name\n"
+
+
+def test_a_batch_takes_a_slot_per_core_it_may_use_and_one_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cores it may run on, not the machine's (a container pinned to 2 of 16)."""
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {4, 5}, raising=False)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 16)
+    assert runner.default_slots() == 3
+    monkeypatch.delattr(runner.os, "sched_getaffinity")
+    assert runner.default_slots() == 17

@@ -269,6 +269,18 @@ def clash(entry: Entry) -> SubmissionError:
     )
 
 
+def default_slots() -> int:
+    """Parallel slots where ``-j`` is not given: one per core this process may run on, and
+    one more, which runs while the others' workers start and their results are scored (a
+    class of 150 on 2 cores, four interleaved pairs of runs: -j 3 took 12.9 s at the
+    median, -j 2 15.3 s, and -j 3 was faster in every pair)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 def grade_entry(
     entry: Entry,
     rubric: Rubric,
