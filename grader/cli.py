@@ -594,6 +594,10 @@ def run() -> NoReturn:
         # A closed pipe (`grade ... | head`): Python's own exit says so, as it always has.
         sys.exit(code)
     atexit._run_exitfuncs()
+    # What the handlers printed, too.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
     os._exit(code)
 
 

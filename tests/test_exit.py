@@ -3,6 +3,7 @@ code, its output flushed and its exit handlers run (a slot's cgroup is removed b
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -21,8 +22,10 @@ noisy = Noisy()
 def command(body: str) -> subprocess.CompletedProcess[str]:
     """``body`` then the command's entry point, in a fresh interpreter."""
     probe = f"import atexit, sys, threading, time\nfrom grader.cli import run\n{body}\nrun()\n"
+    # Block-buffered output, as when stdout is a file or a pipe and nothing says otherwise.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     return subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
     )
 
 
@@ -41,7 +44,11 @@ def test_the_command_waits_for_a_thread_still_running() -> None:
     """A thread still at work when main returns finishes, as with any Python program."""
     body = (
         TORN_DOWN
-        + "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+        + "def wait():\n"
+        + "    while threading.main_thread().is_alive():\n"
+        + "        time.sleep(0.01)\n"
+        + "    print('thread done')\n"
+        + "threading.Thread(target=wait).start()\n"
         + "sys.argv = ['grade', '--version']"
     )
     proc = command(body)

@@ -5,6 +5,7 @@ takes it as its own; a notebook graded alone lists the fonts itself."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from notebook_support import write_notebook
@@ -72,3 +73,23 @@ def test_a_class_lists_the_fonts_once(open_tmp: Path, isolation: str) -> None:
         assert "fonts found: True" in output and "list kept: True" in output
     # Graded alone (no class): an empty cache folder, as matplotlib finds in a new home.
     assert "font lists: []" in outputs[2] and "fonts found: True" in outputs[2], outputs[2]
+
+
+def test_a_font_list_that_cannot_be_made_is_not_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine's trouble (here a full disk) while making the list fails no notebook:
+    the job keeps None, and its notebooks list the fonts themselves."""
+    from grader.sandbox import fonts
+
+    assert any(p.name == "matplotlib" for p in fonts.notebook_site())
+    config = SimpleNamespace(mode="bubblewrap", bwrap="bwrap", runtime=discover_runtime())
+    with Job() as job:
+
+        def full(*args: object, **kwargs: object) -> str:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(fonts.tempfile, "mkdtemp", full)
+        for _ in range(2):
+            assert fonts.font_list(job, config) is None  # type: ignore[arg-type]
+        assert job.fonts == {"bubblewrap": None}

@@ -415,22 +415,20 @@ def affine_forward(x, w, b):
     assert mine["score"] == theirs["score"]
 
 
-# Backwards that fail, so that the grader asks for their forwards' gradient checks; the
-# forwards work once per process (the case's own call) and, called again, in the check:
-# relu_forward ends the worker (or, where it cannot, its own process), affine_forward hangs.
-SECOND_CALL_FAILS = (
-    AFFINE_BACKWARD_DB_DOUBLED
-    + """
-def relu_backward(dout, cache):
-    return dout.copy()
-
-_seen = {"relu": 0, "affine": 0}
+# Backwards that fail, so that the grader asks for their forwards' gradient checks.
+FAILING_BACKWARDS = (
+    AFFINE_BACKWARD_DB_DOUBLED + "def relu_backward(dout, cache):\n    return dout.copy()\n"
+)
+# Forwards that work once per process (the case's own call) and, called again, in the
+# check: one ends the worker (or, where it cannot, its own process), one hangs.
+SECOND_CALL_ENDS_THE_WORKER = """
+_calls = []
 _relu_forward, _affine_forward = relu_forward, affine_forward
 
 
 def relu_forward(x):
-    _seen["relu"] += 1
-    if _seen["relu"] > 1:
+    _calls.append(1)
+    if len(_calls) > 1:
         import os
         import signal
 
@@ -439,37 +437,62 @@ def relu_forward(x):
         finally:
             os._exit(0)
     return _relu_forward(x)
+"""
+SECOND_CALL_HANGS = """
+_calls = []
+_affine_forward = affine_forward
 
 
 def affine_forward(x, w, b):
-    _seen["affine"] += 1
-    while _seen["affine"] > 1:
+    _calls.append(1)
+    while len(_calls) > 1:
         pass
     return _affine_forward(x, w, b)
 """
-)
 
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_a_check_that_dies_or_hangs_costs_the_cases_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forward", [SECOND_CALL_ENDS_THE_WORKER, SECOND_CALL_HANGS])
+def test_a_check_that_dies_or_hangs_costs_the_cases_nothing(tmp_path: Path, forward: str) -> None:
     """The checks run once every case has answered, each in a process of its own: one
-    that hangs, or that ends the worker, drops the checks (no verdict), and every case is
-    graded exactly as without them."""
-    plain = AFFINE_BACKWARD_DB_DOUBLED + "def relu_backward(dout, cache):\n    return dout.copy()\n"
+    that hangs, or that ends the worker, drops its check (no verdict), and every case is
+    graded exactly as without it."""
     rubric = write_rubric(tmp_path)
     results = [
         grade_json(build_submission(tmp_path, snippet, name), rubric, "--cases", "public")
-        for name, snippet in (("plain", plain), ("failing", SECOND_CALL_FAILS))
+        for name, snippet in (("plain", FAILING_BACKWARDS), ("odd", FAILING_BACKWARDS + forward))
     ]
+    dropped = "relu_backward" if forward is SECOND_CALL_ENDS_THE_WORKER else "affine_backward"
     for name in ("affine_backward", "relu_backward"):
         theirs, mine = (function(r, name) for r in results)
-        assert theirs["verdict"] is not None and mine["verdict"] is None, name
+        assert theirs["verdict"] is not None, name
+        if name == dropped:
+            assert mine["verdict"] is None, name
         assert mine["status"] != "pass" and mine["score"] == theirs["score"], name
         for got, want in zip(mine["cases"], theirs["cases"], strict=True):
             for key in ("id", "credit", "feedback", "failure", "checks"):
                 assert got[key] == want[key], key
     assert results[1]["score"] == results[0]["score"]
+
+
+def test_a_worker_gone_before_the_checks_are_asked_for_changes_nothing() -> None:
+    """The worker may end between its last answer and the grader's requests for checks:
+    the checks are dropped, the cases' outcomes stay."""
+    from grader.sandbox.results import CaseOutcome
+    from grader.sandbox.run import run_checks
+
+    class Gone:
+        case_wall_seconds = 3.0
+
+        def request(self, case_id: str, check: bool = False) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    case = next(c for c in load_vectors(VECTORS, ("public",)).cases if c.id == "svm_loss.seed")
+    outcomes = [CaseOutcome(case.id, 0.1, values=dict(case.expected))]
+    before = list(outcomes)
+    assert run_checks(Gone(), [case], time.monotonic() + 60, outcomes) is False  # type: ignore[arg-type]
+    assert outcomes == before
 
 
 # Each call of svm_loss says so on the worker's stderr, below Python's streams (which the
@@ -571,6 +594,23 @@ def test_the_grader_asks_only_for_the_checks_a_verdict_could_use() -> None:
     assert asked(**{"svm_loss.seed": off("svm_loss.seed", "loss")}) == ["svm_loss.seed"]
     raised = CaseOutcome("svm_loss.seed", 0.0, failure=Failure("error", "ValueError"))
     assert asked(**{"svm_loss.seed": raised}) == []
+
+
+def test_which_checks_are_asked_for_says_nothing_of_the_hidden_cases() -> None:
+    """A function that fails hidden cases only is asked for no check: what the worker is
+    asked is decided from the public cases, whose expected values students have."""
+    from grader.config.rubric import load_rubric
+    from grader.grading.score import gradchecks_wanted
+    from grader.sandbox.results import CaseOutcome
+
+    rubric = load_rubric(ROOT / "rubric.yaml")
+    cases = load_vectors(VECTORS).cases
+    hidden = next(c for c in cases if c.function == "affine_backward" and c.split == "hidden")
+    outcomes = {c.id: CaseOutcome(c.id, 0.0, values=dict(c.expected)) for c in cases}
+    values = dict(outcomes[hidden.id].values)
+    values["db"] = values["db"] + 1.0
+    outcomes[hidden.id] = CaseOutcome(hidden.id, 0.0, values=values)
+    assert gradchecks_wanted(rubric, cases, list(outcomes.values())) == []
 
 
 def test_a_checks_answer_counts_only_where_it_is_that_checks() -> None:

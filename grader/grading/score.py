@@ -302,8 +302,8 @@ def with_verdicts(
     cases: tuple[CaseVector, ...],
     outcomes: Mapping[str, CaseOutcome],
 ) -> list[FunctionResult]:
-    """``results`` with their verdicts (grading/verdict.py), from the cases that computed
-    the numerical gradient of the submission's own forward (those the job chose). Set once
+    """``results`` with their verdicts (grading/verdict.py), from the cases whose numerical
+    gradient of the submission's own forward the worker was asked for. Set once
     every function is scored: a backward's verdict reads whether its forward passes."""
     chosen = gradcheck_cases(cases)
     by_id = {c.id: c for c in cases}
@@ -322,20 +322,32 @@ def gradchecks_wanted(
 ) -> list[str]:
     """The cases whose gradient check (the numerical gradient of the submission's own
     forward) the verdicts could use, once every case of ``cases`` has its outcome: of those
-    the job chose, the ones whose function, or whose forward, does not pass."""
+    the job chose, the ones whose function, or whose forward, fails a public case.
+
+    Decided from public cases alone, whose expected values students have: which checks the
+    worker is asked for says nothing of the hidden cases. A chosen case is public where its
+    function has one (job.gradcheck_cases), and a verdict needs that case to fail (or its
+    forward to fail there); a check chosen among hidden cases is always asked for."""
     by_id = {o.case_id: o for o in outcomes}
     passes = {}
     for function in rubric.functions:
         mine = tuple(
             case_result(c, by_id[c.id], function, rubric)
             for c in cases
-            if c.function == function.name
+            if c.function == function.name and c.split == "public"
         )
-        passes[function.name] = (
-            FunctionResult(function.name, function.points, mine, False).status == "pass"
-        )
+        if mine:
+            result = FunctionResult(function.name, function.points, mine, False)
+            passes[function.name] = result.status == "pass"
+
+    def asked(case: CaseVector) -> bool:
+        if case.split == "public":
+            return wanted(case, by_id[case.id], passes)
+        # No public case to decide from: asked for where the case gave values.
+        return by_id[case.id].failure is None
+
     chosen = gradcheck_cases(cases)
-    return [c.id for c in cases if c.id in chosen and wanted(c, by_id[c.id], passes)]
+    return [c.id for c in cases if c.id in chosen and asked(c)]
 
 
 def grade(

@@ -1,9 +1,10 @@
 """Where a failing backward's bug is: in the backward, or in the forward it differentiates.
 
-For one case of each backward (and of each loss that returns its gradient), the worker
-computes the numerical gradient of the submission's OWN forward at a few coordinates
-(sandbox/inside/gradcheck.py). Set beside the submission's own backward at the same
-coordinates, it tells the two kinds of bug apart:
+For one case of each backward (and of each loss that returns its gradient) that fails, or
+whose forward fails, the grader asks the worker for the numerical gradient of the
+submission's OWN forward at a few coordinates (sandbox/inside/gradcheck.py). Set beside
+the submission's own backward at the same coordinates, it tells the two kinds of bug
+apart:
 
 - they agree: the backward is the gradient of the forward the student wrote, so where the
   case fails, what is wrong is that forward;
@@ -162,8 +163,8 @@ def verdicts(checked: Sequence[Checked], passes: Mapping[str, bool]) -> dict[str
 
 def wanted(case: CaseVector, outcome: CaseOutcome, passes: Mapping[str, bool]) -> bool:
     """Whether ``verdicts`` could say anything from ``case``'s gradcheck: it has one, it
-    gave values, and its function or the forward it differentiates does not pass. The
-    grader asks the worker for no other (a submission that passes pays for none)."""
+    gave values, and its function or the forward it differentiates does not pass
+    (``passes``; see score.gradchecks_wanted, which asks the worker for no other)."""
     plan = gradcheck_plan(case)
     if plan is None or outcome.failure is not None:
         return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,16 @@ def make(job: Job, config: SandboxConfig) -> Path | None:
     site_packages = notebook_site()
     if config.mode == "processes" or not any(p.name == "matplotlib" for p in site_packages):
         return None
-    home = job.path / f"fonts-{config.mode}"
+    try:
+        return listed(job, config, site_packages)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        # The machine's trouble, not a student's: their notebooks list the fonts themselves.
+        return None
+
+
+def listed(job: Job, config: SandboxConfig, site_packages: tuple[Path, ...]) -> Path | None:
+    """matplotlib's font list, made in ``config``'s isolation in a folder of the job."""
+    home = Path(tempfile.mkdtemp(prefix=f"fonts-{config.mode}-", dir=job.path))
     cache = home / CACHE
     cache.mkdir(parents=True)
     runtime = config.runtime
@@ -63,17 +73,14 @@ def make(job: Job, config: SandboxConfig) -> Path | None:
         site = str(job.site_view("notebook", [*numpy, *site_packages]))
         argv, env = [str(runtime.executable)], worker_env(home=str(home))
     code = f"import sys; sys.path.append({site!r}); import matplotlib.font_manager"
-    try:
-        proc = subprocess.run(
-            [*argv, "-I", "-S", "-c", code],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=env,
-            cwd=str(home),
-            timeout=MAKE_SECONDS,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    proc = subprocess.run(
+        [*argv, "-I", "-S", "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        cwd=str(home),
+        timeout=MAKE_SECONDS,
+    )
     made = sorted(cache.glob("fontlist-v*.json"))
     if proc.returncode != 0 or len(made) != 1:
         return None
@@ -95,6 +102,8 @@ def copy_font_list(fonts: Path, home: Path, uid: int) -> None:
     """Put ``fonts`` in the cache folder of a worker whose home (its own) is ``home``."""
     cache = home / CACHE
     cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fonts, cache / fonts.name)
+    # Its folders are the worker's (matplotlib writes its other caches there); the list
+    # stays root's, read-only to it.
     for folder in (cache.parent, cache):
         shutil.chown(folder, uid, uid)
-    shutil.copyfile(fonts, cache / fonts.name)

@@ -49,10 +49,10 @@ def inside_files() -> list[Path]:
 
 
 def gradcheck_cases(cases: Iterable[CaseVector]) -> set[str]:
-    """The cases that also compute the numerical gradient of the submission's own forward
-    (inside/gradcheck.py): per backward or loss, one, its first public case (else its first
-    case) where a check can be derived. Never a case of a function with a statistical check
-    (dropout, whose forward is random), nor a composite's."""
+    """The cases whose numerical gradient of the submission's own forward the grader may
+    ask for (inside/gradcheck.py): per backward or loss, one, its first public case (else
+    its first case) where a check can be derived. Never a case of a function with a
+    statistical check (dropout, whose forward is random), nor a composite's."""
     by_function: dict[str, list[CaseVector]] = {}
     for case in cases:
         by_function.setdefault(case.function, []).append(case)

@@ -218,7 +218,7 @@ def numeric_from(case: CaseVector, message: Message) -> dict[str, np.ndarray]:
     """The partials a gradient check's answer holds for ``case``'s outputs ({} where it
     is not that check's answer, or the check failed)."""
     header = message.header
-    if header.get("case") != case.id or header.get("status") != "ok":
+    if (header.get("type"), header.get("case"), header.get("status")) != ("result", case.id, "ok"):
         return {}
     names = {o.name for o in case.outputs}
     return {k: v for k, v in message.arrays.items() if gradcheck_output(k) in names}
@@ -232,18 +232,21 @@ def run_checks(
     feedback: one that fails, hangs or ends the worker is dropped, and the case's outcome
     stays as it was. True where the worker answered every check."""
     at = {o.case_id: i for i, o in enumerate(outcomes)}
-    for case in wanted:
-        worker.request(case.id, check=True)
-    since = time.monotonic()
-    for case in wanted:
-        end = min(since + worker.case_wall_seconds + GRACE_SECONDS, budget_end)
-        try:
-            message = worker.reader.read(end, case.answer_cap)
-        except (Deadline, Closed, OSError, TransportError):
-            return False
+    try:
+        for case in wanted:
+            worker.request(case.id, check=True)
         since = time.monotonic()
-        i = at[case.id]
-        outcomes[i] = replace(outcomes[i], numeric=numeric_from(case, message))
+        for case in wanted:
+            # The worker gives a check a third of a case's time; this is the backstop.
+            end = min(since + worker.case_wall_seconds + GRACE_SECONDS, budget_end)
+            message = worker.reader.read(end, case.answer_cap)
+            since = time.monotonic()
+            i = at[case.id]
+            outcomes[i] = replace(outcomes[i], numeric=numeric_from(case, message))
+    except (Deadline, Closed, OSError, TransportError):
+        # The worker is gone or stuck (what a check did, or anything else): the checks
+        # not answered yet are dropped.
+        return False
     return True
 
 

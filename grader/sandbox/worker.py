@@ -208,9 +208,9 @@ class Worker:
             if self.uid is not None:
                 # A /tmp of its own: the machine's is shared with every other worker.
                 self.tmp = Path(tempfile.mkdtemp(prefix=WORKER_TMP_PREFIX))
-                os.chown(self.tmp, self.uid, self.uid)
                 if fonts is not None:
                     copy_font_list(fonts, self.tmp, self.uid)
+                os.chown(self.tmp, self.uid, self.uid)
             home = str(self.tmp or source)
             env = dict(worker_env(home=home), TMPDIR=home)
         if config.group is not None:

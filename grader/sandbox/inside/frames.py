@@ -27,7 +27,7 @@ MALFORMED = -1
 MAX_HEADER = 64 * 1024
 
 
-# The arrays a case's gradient check adds beside its outputs (gradcheck.py):
+# The arrays of a gradient check's answer (gradcheck.py), named after the case's outputs:
 # ``numeric:<output>``, the partials, and ``numeric:<output>:at``, their flat indices.
 PREFIX = "numeric:"
 

@@ -38,6 +38,9 @@ H = 1e-5
 SAMPLES = 10
 # The share of a case's seconds the check may take.
 SHARE = 1 / 3
+# Beyond its share, how long the check's process may take to answer before it is killed
+# (the check starts no call of the forward that could end past its share).
+MARGIN_SECONDS = 0.5
 
 # Bound before any student code runs, which may replace these.
 _monotonic, _process_time = time.monotonic, time.process_time
@@ -118,6 +121,12 @@ def pure(spec: Mapping[str, Any]) -> bool:
     if "dict" in spec:
         return all(pure(v) for v in spec["dict"].values())
     return True
+
+
+def check_seconds(seconds: float) -> float:
+    """The CPU time, and the wall-clock time, a check's process has, where a case has
+    ``seconds``: a forward that hangs costs that, not a case's deadline."""
+    return seconds * SHARE + MARGIN_SECONDS
 
 
 def clock() -> tuple[float, float]:

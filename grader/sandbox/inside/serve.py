@@ -13,6 +13,7 @@ import numpy as np
 
 from .cases import Child, reap_answered
 from .frames import read_request, write_all
+from .gradcheck import check_seconds
 from .processes import sweep
 
 # The most cases one child runs: a function's cases, in the default rubric up to seven.
@@ -58,6 +59,12 @@ def serve(
     """
     queue: deque[Mapping[str, Any]] = deque()
     running: deque[Child] = deque()
+
+    def start(group: list[Mapping[str, Any]]) -> Child:
+        # A gradient check goes alone, with its share of a case's time (gradcheck.py).
+        wall = check_seconds(seconds) if group[0].get("check") else wall_seconds
+        return Child(namespace, group, inputs, seconds, wall)
+
     more = True
     while more or queue or running:
         while running:
@@ -73,13 +80,13 @@ def serve(
             if head.cases:
                 # It failed on one of its cases: the cases after that one go to a child of
                 # their own, answered before any later child's.
-                running.appendleft(Child(namespace, head.cases, inputs, seconds, wall_seconds))
+                running.appendleft(start(list(head.cases)))
         # A child whose cases are done waits for those before it to be answered, without
         # holding one of the ``parallel`` places: a long case does not stall the short ones.
         while queue and sum(not c.finished for c in running) < parallel:
             reap_answered()
             group = take_group(queue)
-            child = Child(namespace, group, inputs, seconds, wall_seconds)
+            child = start(group)
             if child.fork_error is not None and running:
                 # A running case may be what fills the process limit: try again once it
                 # has answered and what it left behind is swept away.
