@@ -110,8 +110,8 @@ class CaseVector:
 
     def spec(self, gradcheck: bool = False) -> dict[str, Any]:
         """What the worker needs to run this case: no expected values. With ``gradcheck``
-        (see inside/gradcheck.py), where the case is a backward's or a loss's: the
-        numerical gradient of the submission's own forward to compute beside it."""
+        (see inside/gradcheck.py), where the case is a backward's or a loss's: also
+        how to compute the numerical gradient of the submission's own forward."""
         spec: dict[str, Any] = {
             "id": self.id,
             "function": self.function,

@@ -24,15 +24,12 @@ def take_group(queue: deque[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The cases at the head of ``queue`` that share the first one's function (a gradient
     check goes alone)."""
     group = [queue.popleft()]
+    if group[0].get("check"):
+        return group
     function = group[0].get("function")
-    while (
-        queue
-        and len(group) < GROUP
-        and function
-        and not group[0].get("check")
-        and queue[0].get("function") == function
-        and not queue[0].get("check")
-    ):
+    while queue and len(group) < GROUP and function and queue[0].get("function") == function:
+        if queue[0].get("check"):
+            break
         group.append(queue.popleft())
     return group
 
