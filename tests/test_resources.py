@@ -193,6 +193,7 @@ def test_forbidden_system_calls_fail_with_eperm(tmp_path: Path, isolation: str) 
     assert "system-call filter" not in result["isolation_gaps"]
     found = probes(result["output"])
     expected = {"unshare_user", "ptrace", "mount", "memfd_create"}
+    expected |= {"shmget", "semget", "msgget", "mq_open"}
     if os.uname().machine in ("x86_64", "aarch64"):
         expected |= {"add_key", "keyctl", "bpf", "perf_event_open", "io_uring_setup"}
     assert set(found) == expected, result["output"]

@@ -10,8 +10,10 @@ PermissionError the student can read; it does not kill the process.
 Denied: the kernel keyrings (a key would outlive the submission under its worker uid),
 tracing and reading other processes' memory, new namespaces (a user namespace would give
 the submission every capability inside it), mounts, BPF, perf events, io_uring (whose
-operations bypass this filter), and, where no control group counts it, memory in memfd
-files.
+operations bypass this filter), System V shared memory, semaphores and message queues
+and POSIX message queues (each outlives the process that made it, in the IPC namespace a
+slot's successive submissions share, or the machine's without bubblewrap), and, where no
+control group counts it, memory in memfd files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ DENIED = (
     "open_tree",
     "bpf", "perf_event_open", "userfaultfd",
     "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "shmget", "semget", "msgget", "mq_open",
 )  # fmt: skip
 # clone's flags that create namespaces: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER,
 # NEWPID and NEWNET (linux/sched.h).

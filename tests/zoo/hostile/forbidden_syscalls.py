@@ -1,5 +1,7 @@
 # Attacks: at import, makes the system calls a submission could use to leave state behind
-# (a key in the worker uid's keyring, read by the next submission graded under that uid),
+# (a key in the worker uid's keyring, read by the next submission graded under that uid;
+# System V shared memory, semaphores or message queues, or a POSIX message queue, which
+# outlive the process in the IPC namespace the next submission may share),
 # to gain capabilities (a user namespace of its own), or to reach the kernel's larger
 # attack surfaces (BPF, perf events, io_uring, mounts, tracing), and prints what each
 # returned. Its functions are the correct ones.
@@ -55,6 +57,11 @@ if "add_key" in _NUMBERS:
 _probe("unshare_user", lambda: _libc.unshare(_CLONE_NEWUSER))
 _probe("ptrace", lambda: _libc.ptrace(_PTRACE_TRACEME, 0, None, None))
 _probe("mount", lambda: _libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))
+_IPC_PRIVATE, _IPC_CREAT, _O_CREAT, _O_RDWR = 0, 0o1000, 0o100, 0o2
+_probe("shmget", lambda: _libc.shmget(_IPC_PRIVATE, 4096, _IPC_CREAT | 0o666))
+_probe("semget", lambda: _libc.semget(_IPC_PRIVATE, 1, _IPC_CREAT | 0o666))
+_probe("msgget", lambda: _libc.msgget(_IPC_PRIVATE, _IPC_CREAT | 0o666))
+_probe("mq_open", lambda: _libc.mq_open(b"/left-behind", _O_CREAT | _O_RDWR, 0o666, None))
 
 
 def _memfd():
