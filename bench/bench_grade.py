@@ -3,7 +3,9 @@
 Modules: the floor is the least any sandboxed grader can do per submission, starting
 the same bubblewrap sandbox and running `import numpy` in it; the figures are the
 median wall time to grade the bundled correct submission with the default rubric
-(through the API, and through the `grade` command including interpreter start-up).
+(through the API, alone and as one of a class, whose slot keeps its sandbox and forks
+each submission's worker from its zygote; and through the `grade` command including
+interpreter start-up).
 Notebooks: the floor starts an IPython shell in the same sandbox and runs one trivial
 cell; the figures grade the bundled notebook, executed (alone, and as one of a class,
 whose job makes matplotlib's font list once) and with --no-execute. Beside them, the
@@ -139,6 +141,7 @@ def main() -> int:
         figures = {
             "floor": sandboxed(IMPORT_NUMPY),
             "module": graded(CORRECT),
+            "module in a class": graded(CORRECT, in_class=True),
             "command": command,
             "notebook floor": sandboxed(ONE_CELL, notebook_site()),
             "notebook pyplot": sandboxed(PYPLOT_CELL, notebook_site()),
@@ -157,6 +160,11 @@ def main() -> int:
     print(
         f"module, API (per submission)           {t['module']:6.3f} s  "
         f"{t['module'] / t['floor']:5.2f} x floor  {60 / t['module']:5.0f} submissions/min"
+    )
+    print(
+        f"module, API, as one of a class         {t['module in a class']:6.3f} s  "
+        f"{t['module in a class'] / t['floor']:5.2f} x floor  "
+        f"{60 / t['module in a class']:5.0f} submissions/min (forked from the slot's zygote)"
     )
     print(
         f"module, `grade` command with start-up  {t['command']:6.3f} s  "

@@ -195,7 +195,13 @@ def grade_submission(
             raise
         # From here run_submission owns the held worker, and closes it.
         run = run_submission(
-            config, rubric.limits, job, submission, held, partial(gradchecks, rubric, cases)
+            config,
+            rubric.limits,
+            job,
+            submission,
+            held,
+            partial(gradchecks, rubric, cases),
+            reuse=in_class,
         )
     if imports is not None:
         imports.join()

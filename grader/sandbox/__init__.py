@@ -1,6 +1,7 @@
 """Running untrusted code: the only stage that starts a process holding student code.
 
 worker.py       start and stop one worker (with bubblewrap, or process limits only)
+zygote.py       a class's slot keeps its sandbox: each submission's worker is forked
 bwrap.py        the bubblewrap command line: what a worker sees of the host
 runtime.py      what of the host's Python a worker needs
 environment.py  a worker's environment and resource limits

@@ -128,6 +128,8 @@ class Job:
         self.cases: tuple[CaseVector, ...] = ()
         # matplotlib's font list for notebook workers, by isolation, once made (fonts.py).
         self.fonts: dict[str, Path | None] = {}
+        # A class's slots' zygotes, by slot (zygote.py): ended with the job.
+        self.zygotes: dict[int, Any] = {}
         self.lock = threading.Lock()
         package = self.path / LIB / INSIDE_PACKAGE
         package.mkdir(parents=True)
@@ -167,7 +169,13 @@ class Job:
         return view
 
     def close(self) -> None:
-        self._dir.cleanup()
+        with self.lock:
+            zygotes, self.zygotes = list(self.zygotes.values()), {}
+        try:
+            for zygote in zygotes:
+                zygote.kill()
+        finally:
+            self._dir.cleanup()
 
     def __enter__(self) -> Job:
         return self

@@ -30,6 +30,7 @@ from grader.sandbox.results import (
 )
 from grader.sandbox.transport import Message
 from grader.sandbox.worker import SandboxConfig, Worker
+from grader.sandbox.zygote import zygote_child
 from grader.submission.python2 import PYTHON2, looks_like_python2, removed_name_hint
 from grader.submission.stage import Submission
 
@@ -270,16 +271,18 @@ def start_worker(
     submission: Submission,
     budget_end: float,
     held: Worker | None = None,
+    reuse: bool = False,
 ) -> tuple[Worker, Failure | None, Message | None]:
-    """Start a worker (or release ``held``, started before the job was written) and wait
-    for it to import the module or run the notebook: (worker, failure, its "ready"
-    message)."""
+    """Start a worker (or release ``held``, started before the job was written; or, with
+    ``reuse``, fork one from the slot's zygote where the submission allows) and wait for
+    it to import the module or run the notebook: (worker, failure, its "ready" message)."""
     if held is not None:
         worker = held
         with contextlib.suppress(OSError):  # it has ended already: wait_started says so
             worker.release()
     else:
-        worker = Worker(config, limits, job, submission)
+        child = zygote_child(config, limits, job, submission) if reuse else None
+        worker = child or Worker(config, limits, job, submission)
     cells, module = submission.cells, submission.module
     import_end = time.monotonic() + limits.import_seconds
     if cells:
@@ -315,12 +318,14 @@ def run_submission(
     submission: Submission,
     held: Worker | None = None,
     checks: Callable[[Sequence[CaseOutcome]], Iterable[str]] | None = None,
+    reuse: bool = False,
 ) -> RunResult:
     """Run every case of ``job`` on the staged ``submission``: on its module, or on what
     its notebook defines; first on ``held``, a worker started for it before the job was
     written (Worker's ``hold``), where there is one. Once every case has answered,
     ``checks`` (given their outcomes) names the cases whose gradient check to run as well
-    (the grader's choice: those a verdict could use)."""
+    (the grader's choice: those a verdict could use). With ``reuse`` (a class), workers
+    are forked from the slot's zygote where the submission allows (zygote.py)."""
     start = time.monotonic()
     budget_end = start + limits.submission_seconds
     outcomes: list[CaseOutcome] = []
@@ -335,7 +340,13 @@ def run_submission(
     while pending and workers < MAX_WORKERS and time.monotonic() < budget_end:
         workers += 1
         worker, failure, hello = start_worker(
-            config, limits, job, submission, budget_end, held if workers == 1 else None
+            config,
+            limits,
+            job,
+            submission,
+            budget_end,
+            held if workers == 1 else None,
+            reuse=reuse,
         )
         if gaps is None and worker.started:
             gaps = worker.gaps

@@ -126,6 +126,26 @@ def worker_processes(limits: Limits, uid: int | None) -> int | None:
     return processes_of(os.getuid()) + limits.processes
 
 
+def submission_settings(
+    limits: Limits, submission: Submission, case_wall_seconds: float, source: str
+) -> dict[str, Any]:
+    """What a worker is told of the submission it grades (``source``: where its staged code
+    is, as the worker sees it)."""
+    cells = submission.cells
+    return {
+        "module": submission.module,
+        "case_seconds": limits.case_seconds,
+        "case_wall_seconds": case_wall_seconds,
+        "parallel": limits.parallel_cases,
+        "cell_seconds": limits.cell_seconds,
+        "notebook_seconds": limits.notebook_seconds,
+        "source": source,
+        "cells": f"{source}/{cells}" if cells else None,
+        # A notebook may get its graded functions from the submission's own modules.
+        "notebook": submission.mode != "module",
+    }
+
+
 def wait_exit(proc: subprocess.Popen[bytes], seconds: float) -> None:
     """Wait up to ``seconds`` for ``proc`` to end: woken by its end (a pidfd) where the
     kernel has them, rather than by Popen.wait's polling, which sleeps in steps."""
@@ -157,11 +177,14 @@ class Worker:
         submission: Submission,
         *,
         hold: bool = False,
+        zygote: int | None = None,
     ) -> None:
         """Start a worker for the staged ``submission``: for its module, or for the
         notebook whose code cells it lists. With ``hold``, the job may not be written yet:
-        the worker starts Python and imports numpy meanwhile, then waits for ``release``."""
-        source, module, cells = submission.source, submission.module, submission.cells
+        the worker starts Python and imports numpy meanwhile, then waits for ``release``.
+        With ``zygote`` (a control socket's descriptor), the worker is a slot's zygote
+        (zygote.py), and ``submission`` the slot's empty folder."""
+        source, cells = submission.source, submission.cells
         root = os.geteuid() == 0
         self.uid = config.uid if root else None
         if root and self.uid is None:
@@ -227,27 +250,24 @@ class Worker:
             "res_fd": res_w,
             "limits": rlimits(limits, nproc),
             "uid": self.uid,
-            "module": module,
-            "case_seconds": limits.case_seconds,
-            "case_wall_seconds": self.case_wall_seconds,
             # bubblewrap installs the filter itself.
             "filter_fd": filter_fd if config.mode != "bubblewrap" else None,
-            "parallel": limits.parallel_cases,
             # Sweeping strays is safe where every process of the worker's uid is ours.
             "contain": config.mode == "bubblewrap" or self.uid is not None,
             # Without bubblewrap's bind mounts the worker's uid may not be able to read the
             # interpreter's files once it has dropped root.
             "preload": config.mode != "bubblewrap" and self.uid is not None,
             "cut_network": config.mode == "container",
-            "cell_seconds": limits.cell_seconds,
-            "notebook_seconds": limits.notebook_seconds,
             "job": paths.job,
-            "source": paths.source,
-            "cells": f"{paths.source}/{cells}" if cells else None,
-            # A notebook may get its graded functions from the submission's own modules.
-            "notebook": submission.mode != "module",
             "hold": hold,
+            **submission_settings(limits, submission, self.case_wall_seconds, paths.source),
         }
+        if zygote is not None:
+            # Its children set these, each for itself: the CPU time counts from zero in a
+            # new process, and the processes are counted when it starts (zygote.py).
+            for name in ("RLIMIT_CPU", "RLIMIT_NPROC"):
+                settings["limits"].pop(name, None)
+            settings["zygote"] = zygote
         # -I -S: no environment, user site or site-packages; -u: what the student prints
         # reaches us even from a case that ends with os._exit.
         argv += ["-I", "-S", "-B", "-u", "-c", BOOTSTRAP]
@@ -260,7 +280,7 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                pass_fds=(req_r, res_w) + (() if filter_fd is None else (filter_fd,)),
+                pass_fds=(req_r, res_w) + tuple(fd for fd in (filter_fd, zygote) if fd is not None),
                 start_new_session=True,
                 env=env,
                 cwd=str(source) if config.mode != "bubblewrap" else None,
@@ -275,16 +295,19 @@ class Worker:
             for child_end in (req_r, res_w, filter_fd):
                 if child_end is not None:
                     os.close(child_end)
+        # Where the worker finds the job and the submission.
+        self.paths = paths
         self.reader = Reader(res_r)
         self.output = bytearray()
         self.output_dropped = 0
-        self._drain = threading.Thread(target=self._drain_output, daemon=True)
+        assert self.proc.stdout is not None
+        self._drain = threading.Thread(
+            target=self._drain_output, args=(self.proc.stdout.fileno(),), daemon=True
+        )
         self._drain.start()
 
-    def _drain_output(self) -> None:
+    def _drain_output(self, fd: int) -> None:
         """Keep the first OUTPUT_CAP bytes of the worker's stdout/stderr, discard the rest."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
         for chunk in iter(lambda: os.read(fd, 1 << 16), b""):
             room = OUTPUT_CAP - len(self.output)
             self.output += chunk[:room]

@@ -7,6 +7,7 @@ The files import each other relatively, so the same code is ``grader.sandbox.ins
 the grader (whose vector builder calls the reference exactly as a submission is called).
 
     main.py        the worker's entry: setup, privilege drop, import or notebook, serve
+    zygote.py      a class's slot: one fresh child per submission, and nothing left after it
     serve.py       answers case requests in order, several cases at once
     cases.py       one case in a forked child with its own deadline
     cells.py       a notebook's code cells, each in a forked child with its own deadline

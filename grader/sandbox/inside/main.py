@@ -16,6 +16,8 @@ Protocol (frames, see frames.py):
 
 The grader starts it (grader/sandbox/worker.py) with ``-I -S`` and a bootstrap that puts
 this package's folder and numpy's on ``sys.path``, then calls ``main`` with its settings.
+Started as a slot's zygote ("zygote" in its settings), it does its setup once and forks
+each submission's worker, which goes on from "started" as above (zygote.py).
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ import numpy as np
 from . import calls
 from .calls import describe_exception, error_message
 from .frames import read_request, write_message
-from .privileges import clear_keyrings, cut_network, drop_privileges, install_filter
+from .privileges import (
+    apply_limits,
+    clear_keyrings,
+    cut_network,
+    drop_privileges,
+    install_filter,
+)
 from .processes import adopt_orphans, reap_all, sweep
 from .serve import serve
+from .zygote import serve_forks
 
 # Bound before any student code runs, which may replace the os module's functions.
 _exit = os._exit
@@ -166,6 +175,13 @@ def read_all(fd: int) -> bytes:
         return f.read()
 
 
+def load_job(folder: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The job's cases (job.json) and their inputs."""
+    with open(os.path.join(folder, "job.json")) as f:
+        job = json.load(f)
+    return job, load_inputs(os.path.join(folder, "inputs.bin"), job["inputs"])
+
+
 def main(settings: str) -> int:
     config = json.loads(settings)
     res_fd = config["res_fd"]
@@ -188,13 +204,31 @@ def main(settings: str) -> int:
             go = {}
         if go.get("go") is not True:
             _exit(0)
-    with open(os.path.join(config["job"], "job.json")) as f:
-        job = json.load(f)
-    inputs = load_inputs(os.path.join(config["job"], "inputs.bin"), job["inputs"])
+    job, inputs = load_job(config["job"])
     # Everything before this point is the grader's own setup; a failure there is not the
     # student's, and the grader tells the two apart by this message.
     started = {"network_cut": network_cut, "limits_skipped": skipped, "filtered": filtered}
+    if config.get("zygote") is not None:
+
+        def child(settings: dict[str, Any], req_fd: int, res_fd: int) -> None:
+            # A fresh process for one submission of the class (zygote.py): its own
+            # limits (its CPU time counts from zero), its own pipes.
+            adopt_orphans()
+            child_skipped = apply_limits(settings["limits"])
+            mine = dict(started, limits_skipped=sorted({*skipped, *child_skipped}))
+            write_message(res_fd, dict(mine, type="started"))
+            run(dict(config, **settings, req_fd=req_fd, res_fd=res_fd), job, inputs)
+
+        serve_forks(config["zygote"], res_fd, started, child)
+        _exit(0)
     write_message(res_fd, dict(started, type="started"))
+    run(config, job, inputs)
+    return 0
+
+
+def run(config: dict[str, Any], job: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:
+    """Load the submission and answer the grader's requests, then exit."""
+    res_fd = config["res_fd"]
     sys.dont_write_bytecode = True
     sys.argv = [config["module"]]
     sys.modules["layergrade"] = stand_in()
@@ -206,7 +240,7 @@ def main(settings: str) -> int:
         if isinstance(exc, SyntaxError):
             header["line"], header["file"] = exc.lineno, os.path.basename(exc.filename or "")
         write_message(res_fd, header)
-        return 0
+        _exit(0)
     wanted = {call["fn"] for c in job["cases"] for call in c["calls"]}
     if config.get("notebook"):
         notebook_report = borrow(namespace, wanted, config["source"], notebook_report)

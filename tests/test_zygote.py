@@ -1,0 +1,395 @@
+"""A class's bubblewrap slots keep one sandbox each, the zygote (grader/sandbox/zygote.py),
+which forks every module submission's worker: what one student leaves in the slot must not
+reach the next.
+
+Each test grades submissions one after the other through the same slot and the same job,
+as the batch runner does (grade_submission with in_class=True), so that each is forked from
+the zygote the one before used, unless that one ended it. The snippets in zoo/hostile/
+zygote_*.py attack (each says at its top what must happen); zygote_observe.py prints, at
+import, what a submission sees of the sandbox: its processes, /tmp, the slot's code, its
+descriptors and limits, and which zygote it came from. Appended after an attack, it is the
+attack's positive control (the attacker sees what it left); in the next submission, the
+proof that none of it is left. Every submission is otherwise the correct layers, so each
+must keep full marks.
+
+Which zygote a submission came from is told from inside by its pid namespace, its parent's
+pid and its parent's start time: pids (and namespace numbers) repeat in a new sandbox, the
+start time of a zygote started later does not, as starting one takes far longer than the
+clock's tick. The grader's own side says it too: the job's zygote for the slot.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import (
+    build_submission,
+    function,
+    kill_all,
+    processes,
+    settle,
+    with_marker,
+    write_rubric,
+)
+from test_hostile import assert_full_marks, hostile
+
+from grader.api import grade_submission, graded_cases
+from grader.config.rubric import Rubric, load_rubric
+from grader.report import json_report
+from grader.sandbox.job import Job
+from grader.sandbox.runtime import discover_runtime
+from grader.sandbox.worker import SandboxConfig
+from grader.sandbox.zygote import Zygote
+from grader.vectors import CaseVector
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+OBSERVED = "ZYGOTE-OBSERVED "
+LEFT = "ZYGOTE-LEFT "
+# How long processes a grading run killed may take to disappear from the host's /proc.
+GONE_SECONDS = 5.0
+
+
+@dataclass
+class Slot:
+    """One grading slot of a class: its configuration and the job its submissions share."""
+
+    rubric: Rubric
+    cases: tuple[CaseVector, ...]
+    config: SandboxConfig
+    job: Job
+
+    def grade(self, sub: Path) -> dict[str, Any]:
+        """The JSON report of grading ``sub`` as the class's next submission in this slot."""
+        result = grade_submission(
+            sub, self.rubric, self.cases, self.config, self.job, in_class=True
+        )
+        return json_report.to_dict(result)
+
+    def try_grade(self, sub: Path) -> tuple[dict[str, Any] | None, Exception | None]:
+        """Grade ``sub`` and keep, rather than raise, what grading it raised: a test then
+        checks the next submission in the slot before it fails for this one."""
+        try:
+            return self.grade(sub), None
+        except Exception as exc:
+            return None, exc
+
+    @property
+    def zygote(self) -> Zygote | None:
+        """The slot's zygote, as the grader holds it (None before the first submission):
+        the job's only one, as this slot is the only one grading with the job."""
+        zygotes: list[Zygote] = list(self.job.zygotes.values())
+        assert len(zygotes) <= 1, zygotes
+        return zygotes[0] if zygotes else None
+
+
+@contextmanager
+def class_slot(folder: Path, groups: bool = True) -> Iterator[Slot]:
+    """A slot grading a class's public cases with bubblewrap; once the block ends (and the
+    job with it, which ends the zygote), no process of the slot's worker uid is left."""
+    rubric = load_rubric(write_rubric(folder))
+    cases = graded_cases(rubric, ("public",))
+    config = SandboxConfig.create("bubblewrap", discover_runtime(), groups=groups)
+    with Job(cases) as job:
+        yield Slot(rubric, cases, config, job)
+    if config.uid is not None:
+        left = settle(lambda: [p for p in processes() if config.uid in p.uids], GONE_SECONDS)
+        assert left == [], [(p.pid, p.cmdline[:80]) for p in left]
+
+
+@pytest.fixture
+def marker() -> str:
+    """Twelve random digits: unique, and accepted by sleep(1) as part of a duration."""
+    return str(10**11 + secrets.randbelow(9 * 10**11))
+
+
+def observer(needle: str) -> str:
+    """zygote_observe.py looking for ``needle``, which the snippet holds only in two parts."""
+    return hostile("zygote_observe", HEAD=needle[:6], TAIL=needle[6:])
+
+
+def submission(folder: Path, name: str, *snippets: str) -> Path:
+    return build_submission(folder, "\n\n".join(snippets), name=name)
+
+
+def printed_all(report: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """The JSON objects snippets printed after ``prefix``, in order: one per import of
+    the submission (a worker that dies after its import is replaced, which imports again)."""
+    lines = [line for line in report["output"].splitlines() if line.startswith(prefix)]
+    return [json.loads(line[len(prefix) :]) for line in lines]
+
+
+def printed(report: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The JSON object a snippet printed after ``prefix`` (exactly once)."""
+    found = printed_all(report, prefix)
+    assert len(found) == 1, report["output"][-3000:]
+    return found[0]
+
+
+def observed(report: dict[str, Any]) -> dict[str, Any]:
+    return printed(report, OBSERVED)
+
+
+def zygote_of(seen: dict[str, Any]) -> tuple[str, int, int]:
+    """Which zygote forked the observing submission: its pid namespace, the zygote's pid
+    there and the zygote's start time."""
+    assert seen["parent_start"] is not None, seen
+    return seen["ns"], seen["ppid"], seen["parent_start"]
+
+
+def with_marker_seen(seen: dict[str, Any], marker: str) -> list[str]:
+    """The command lines holding ``marker`` among the processes a submission saw."""
+    return [p["cmdline"] for p in seen["processes"].values() if marker in p["cmdline"]]
+
+
+def assert_alone(seen: dict[str, Any]) -> None:
+    """The observing submission saw no process but itself and its ancestors: the zygote
+    and bubblewrap's own."""
+    visible = {int(pid) for pid in seen["processes"]}
+    assert visible == set(seen["ancestors"]), seen["processes"]
+    assert seen["ancestors"][:2] == [seen["pid"], seen["ppid"]], seen["ancestors"]
+
+
+# Keeping students apart ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("groups", [True, False], ids=["group", "no-group"])
+def test_nothing_a_submission_leaves_reaches_the_next(
+    tmp_path: Path, marker: str, groups: bool
+) -> None:
+    """With the slot's control group, the grader also checks that only the zygote's own
+    processes are left in it; without one (a grader that is not root), the zygote's own
+    clean-up is all there is."""
+    attacker = submission(
+        tmp_path, "attacker", hostile("zygote_leave_behind", MARKER=marker), observer(marker)
+    )
+    victim = submission(tmp_path, "victim", observer(marker))
+    try:
+        with class_slot(tmp_path, groups=groups) as slot:
+            if groups and slot.config.group is None:
+                pytest.skip(
+                    "no control group for the slot on this machine (it needs a grader "
+                    "running as root, with the cpu, memory and pids controllers): the "
+                    "no-group case is what runs here"
+                )
+            first = slot.grade(attacker)
+            zygote = slot.zygote
+            assert zygote is not None and zygote.alive
+            # The attack ran: the detached process runs the marked sleep, and the attacker
+            # sees it, and what it left in /tmp, as the next submission would without the
+            # zygote's clean-up.
+            left = printed(first, LEFT)
+            assert f"300.{marker}" in left["cmdline"], first["output"][-3000:]
+            by_attacker = observed(first)
+            assert with_marker_seen(by_attacker, marker), by_attacker["processes"]
+            names = {f"{n}-{marker}" for n in ("left", ".hidden", "locked", "fifo", "link")}
+            assert names <= set(by_attacker["tmp"]), by_attacker["tmp"]
+            # /tmp is the only place it could write: the only one the zygote must empty.
+            writable = {place for place, said in left["written"].items() if said == "written"}
+            assert writable == {"/tmp"}, left["written"]
+            # Gone from the host as soon as the attacker's grading returned, while the
+            # zygote that forked it lives on for the next submission.
+            assert settle(lambda: with_marker(marker), GONE_SECONDS) == []
+            assert zygote.alive
+
+            second = slot.grade(victim)
+            seen = observed(second)
+            # Forked from the same zygote, in the same sandbox: what the clean-up is for.
+            assert slot.zygote is zygote and zygote.alive
+            assert zygote_of(seen) == zygote_of(by_attacker)
+            assert seen["pid"] != by_attacker["pid"]
+            # None of the attacker's processes, nothing in /tmp, no trace of the secret.
+            assert_alone(seen)
+            assert with_marker_seen(seen, marker) == []
+            assert seen["tmp"] == [] and seen["tmp_errors"] == [], seen["tmp"]
+            assert seen["found"] == [], seen["found"]
+            assert_full_marks(first)
+            assert_full_marks(second)
+        assert with_marker(marker) == []
+    finally:
+        kill_all(with_marker(marker))
+
+
+def test_the_next_submission_sees_only_its_own_code(tmp_path: Path, marker: str) -> None:
+    secret = f'_ZYGOTE_SECRET = "zygote-secret-{marker}"\n'
+    attacker = submission(tmp_path, "attacker", secret, observer(marker))
+    (attacker / "cs231n" / "only_in_attacker.py").write_text(secret)
+    victim = submission(tmp_path, "victim", observer(marker))
+    (victim / "cs231n" / "only_in_victim.py").write_text("HELPER = 1\n")
+    with class_slot(tmp_path) as slot:
+        first = slot.grade(attacker)
+        second = slot.grade(victim)
+    by_attacker, seen = observed(first), observed(second)
+    assert zygote_of(seen) == zygote_of(by_attacker)
+    # Control: the search finds the secret where it is, in the attacker's own code.
+    code = "/lg/sub/code/cs231n"
+    assert by_attacker["found"] == [f"{code}/layers.py", f"{code}/only_in_attacker.py"]
+    # The next submission finds its own code in the slot, and nothing else.
+    assert seen["found"] == [], seen["found"]
+    assert seen["sub_top"] == ["code"]
+    own = ["__init__.py", "layers.py", "only_in_victim.py"]
+    assert seen["sub_files"] == [f"code/cs231n/{name}" for name in own], seen["sub_files"]
+    assert_full_marks(first)
+    assert_full_marks(second)
+
+
+def test_each_submission_is_a_fresh_child_of_the_same_zygote(tmp_path: Path) -> None:
+    """What makes the other tests meaningful: the sandbox is reused. Each submission is a
+    new process forked from the one zygote, holding only the pipes made for it."""
+    subs = [submission(tmp_path, f"student{i}", observer(secrets.token_hex(6))) for i in range(3)]
+    with class_slot(tmp_path) as slot:
+        reports = [slot.grade(subs[0])]
+        zygote = slot.zygote
+        assert zygote is not None and zygote.alive
+        for sub in subs[1:]:
+            reports.append(slot.grade(sub))
+            assert slot.zygote is zygote and zygote.alive
+    seen = [observed(report) for report in reports]
+    assert len({zygote_of(s) for s in seen}) == 1, [zygote_of(s) for s in seen]
+    assert len({s["pid"] for s in seen}) == 3
+    pipes: list[set[str]] = []
+    for one, report in zip(seen, reports, strict=True):
+        assert_full_marks(report)
+        assert_alone(one)
+        # Its parent is the zygote (the worker started with a control socket), which never
+        # ran student code: its descriptors are not open to the child.
+        assert '"zygote":' in one["parent_cmdline"], one["parent_cmdline"][-500:]
+        assert isinstance(one["parent_fds"], str), one["parent_fds"]
+        # Standard input, its output pipe (stdout and stderr), its requests and its answers:
+        # nothing of the zygote's (its control socket, its own answer pipe).
+        fds = one["fds"]
+        assert len(fds) == 5, fds
+        assert fds["0"] == "/dev/null" and fds["1"] == fds["2"], fds
+        own = {target for fd, target in fds.items() if fd != "0"}
+        assert all(target.startswith("pipe:") for target in own) and len(own) == 3, fds
+        pipes.append(own)
+    # New pipes for every submission.
+    assert not (pipes[0] & pipes[1]) and not (pipes[1] & pipes[2]) and not (pipes[0] & pipes[2])
+
+
+def test_each_child_has_the_cpu_limit_the_zygote_does_not(tmp_path: Path) -> None:
+    """RLIMIT_CPU counts a process's CPU time from its start: set in each child, it is that
+    submission's alone; the zygote, which serves the whole class, must not have it."""
+    subs = [submission(tmp_path, f"student{i}", observer(secrets.token_hex(6))) for i in range(2)]
+    with class_slot(tmp_path) as slot:
+        reports = [slot.grade(sub) for sub in subs]
+        backstop = int(slot.rubric.limits.submission_seconds) + 1
+    seen = [observed(report) for report in reports]
+    assert zygote_of(seen[0]) == zygote_of(seen[1])
+    for one, report in zip(seen, reports, strict=True):
+        assert_full_marks(report)
+        soft, hard = one["cpu_limit"]
+        assert hard != resource.RLIM_INFINITY and 0 < soft <= hard <= backstop, one["cpu_limit"]
+        # /proc/PID/limits is readable by all, though the zygote is not dumpable; where a
+        # kernel hides it, the child's own limit is what can be checked.
+        if one["parent_cpu"] is not None:
+            assert one["parent_cpu"].split()[3:5] == ["unlimited", "unlimited"], one["parent_cpu"]
+
+
+# A submission that attacks the zygote itself or its clean-up -----------------------------
+
+
+def test_a_submission_that_kills_its_zygote_costs_the_next_one_nothing(tmp_path: Path) -> None:
+    before = submission(tmp_path, "before", observer(secrets.token_hex(6)))
+    killer = submission(tmp_path, "killer", observer(secrets.token_hex(6)), hostile("zygote_kill"))
+    after = submission(tmp_path, "after", observer(secrets.token_hex(6)))
+    with class_slot(tmp_path) as slot:
+        first = slot.grade(before)
+        zygote = slot.zygote
+        assert zygote is not None
+        # Whatever the killer scores, grading it must return: checked last, once the next
+        # submission has shown whether the slot still grades.
+        killed, error = slot.try_grade(killer)
+        assert not zygote.alive
+        last = slot.grade(after)
+        assert slot.zygote is not zygote and slot.zygote is not None and slot.zygote.alive
+    assert_full_marks(first)
+    assert_full_marks(last)
+    seen = observed(last)
+    assert zygote_of(seen) != zygote_of(observed(first))
+    assert_alone(seen)
+    assert error is None, f"grading the submission that killed its zygote raised {error!r}"
+    assert killed is not None
+    # The attack ran, on the zygote that forked it (the one the submission before had).
+    # (It ran once more in each worker the grader started for the cases left: each of them
+    # a new zygote's child, which it killed too.)
+    by_killer = printed_all(killed, OBSERVED)[0]
+    assert zygote_of(by_killer) == zygote_of(observed(first))
+    assert f"ZYGOTE-KILLING {by_killer['ppid']}" in killed["output"], killed["output"][-2000:]
+
+
+def test_a_submission_that_stops_its_zygote_costs_the_next_one_nothing(tmp_path: Path) -> None:
+    stopper = submission(
+        tmp_path, "stopper", observer(secrets.token_hex(6)), hostile("zygote_stop")
+    )
+    after = submission(tmp_path, "after", observer(secrets.token_hex(6)))
+    with class_slot(tmp_path) as slot:
+        stopped = slot.grade(stopper)
+        zygote = slot.zygote
+        assert zygote is not None
+        # The zygote was stopped, so it never said the slot was clean: the grader ended it.
+        assert "ZYGOTE-STOPPED T" in stopped["output"], stopped["output"][-2000:]
+        assert not zygote.alive
+        last = slot.grade(after)
+        assert slot.zygote is not zygote and slot.zygote is not None and slot.zygote.alive
+    # The stopper answered every case before its zygote went silent.
+    assert_full_marks(stopped)
+    assert_full_marks(last)
+    seen = observed(last)
+    assert zygote_of(seen) != zygote_of(observed(stopped))
+    assert_alone(seen)
+
+
+def test_a_racing_process_chain_does_not_reach_the_next_submission(
+    tmp_path: Path, marker: str
+) -> None:
+    """Without a control group (a grader that is not root has none), only the zygote's
+    own clean-up, or the grader ending a slot it does not say is clean, stands between a
+    process chain that a pass over /proc may miss and the next submission."""
+    racer = submission(tmp_path, "racer", hostile("zygote_race", MARKER=marker))
+    victim = submission(tmp_path, "victim", observer(marker))
+    try:
+        with class_slot(tmp_path, groups=False) as slot:
+            assert slot.config.group is None
+            raced = slot.grade(racer)
+            # The chains ran while the racer was graded.
+            racing = [line for line in raced["output"].splitlines() if "ZYGOTE-RACING" in line]
+            assert racing and racing[0] != "ZYGOTE-RACING 0", raced["output"][-2000:]
+            assert settle(lambda: with_marker(marker), GONE_SECONDS) == []
+            second = slot.grade(victim)
+            seen = observed(second)
+            assert_alone(seen)
+            assert with_marker_seen(seen, marker) == []
+            assert seen["tmp"] == []
+            assert_full_marks(second)
+        assert with_marker(marker) == []
+    finally:
+        kill_all(with_marker(marker))
+
+
+def test_a_case_that_kills_its_worker_costs_that_case_only_in_a_class(tmp_path: Path) -> None:
+    """As graded alone (test_resources.py): the worker a case kills is the zygote's child;
+    the grader ends that sandbox and gives the rest of the cases a new worker, which needs
+    the submission's code; and the next submission in the slot is graded as usual."""
+    victim = submission(tmp_path, "victim", hostile("kill_worker"))
+    after = submission(tmp_path, "after", observer(secrets.token_hex(6)))
+    with class_slot(tmp_path) as slot:
+        result, error = slot.try_grade(victim)
+        last = slot.grade(after)
+    assert_full_marks(last)
+    assert_alone(observed(last))
+    assert error is None, f"grading the submission whose case killed its worker raised {error!r}"
+    assert result is not None
+    forward = function(result, "affine_forward")
+    # Two public cases: the seed one is lost with its worker, the other passes.
+    assert forward["score"] == 5, forward["feedback"]
+    assert "the worker process died" in forward["feedback"]
+    assert_full_marks(result, "affine_forward")
