@@ -84,11 +84,17 @@ def main() -> int:
         return 2
     runtime = discover_runtime()
     config = SandboxConfig.create(args.isolation, runtime)
+    module_slot = SandboxConfig.create(args.isolation, runtime)
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
 
     # A class's notebooks share a job, which makes matplotlib's font list once for them.
-    with tempfile.TemporaryDirectory() as empty, Job(cases) as job, Job(cases) as class_job:
+    with (
+        tempfile.TemporaryDirectory() as empty,
+        Job(cases) as job,
+        Job(cases) as class_job,
+        Job(cases) as module_class_job,
+    ):
         Path(empty).chmod(0o755)
         mounts = Mounts(job.path, Path(empty))
 
@@ -109,14 +115,20 @@ def main() -> int:
         def graded(
             path: Path, execute: bool = True, in_class: bool = False
         ) -> Callable[[], object]:
+            # A class of modules, and a class of notebooks, each in a slot of its own: a
+            # worker of its own in a slot ends the slot's zygote.
+            class_of, slot = (
+                (module_class_job, module_slot) if path == CORRECT else (class_job, config)
+            )
+
             def run() -> None:
                 options = SourceOptions(execute=execute)
                 result = grade_submission(
                     path,
                     rubric,
                     cases,
-                    config,
-                    class_job if in_class else job,
+                    slot if in_class else config,
+                    class_of if in_class else job,
                     options=options,
                     in_class=in_class,
                 )

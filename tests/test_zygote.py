@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import resource
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from notebook_support import CORRECT_NOTEBOOK
 from support import (
     build_submission,
     function,
@@ -393,3 +395,24 @@ def test_a_case_that_kills_its_worker_costs_that_case_only_in_a_class(tmp_path: 
     assert forward["score"] == 5, forward["feedback"]
     assert "the worker process died" in forward["feedback"]
     assert_full_marks(result, "affine_forward")
+
+
+def test_an_executed_notebook_ends_the_slots_zygote_first(tmp_path: Path) -> None:
+    """An executed notebook needs a worker of its own, which ends every process of the
+    slot's uid and group when it stops: the slot's zygote is ended before it starts, and
+    the next module submission in the slot starts a new one."""
+    first = submission(tmp_path, "first", observer(secrets.token_hex(6)))
+    last = submission(tmp_path, "last", observer(secrets.token_hex(6)))
+    notebook = tmp_path / "notebook.ipynb"
+    shutil.copy(CORRECT_NOTEBOOK, notebook)
+    with class_slot(tmp_path) as slot:
+        reports = [slot.grade(first)]
+        zygote = slot.zygote
+        assert zygote is not None and zygote.alive
+        reports.append(slot.grade(notebook))
+        assert slot.zygote is None and not zygote.alive
+        reports.append(slot.grade(last))
+        assert slot.zygote is not None and slot.zygote is not zygote and slot.zygote.alive
+    for report in reports:
+        assert_full_marks(report)
+    assert zygote_of(observed(reports[0])) != zygote_of(observed(reports[2]))

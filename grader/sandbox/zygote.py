@@ -213,25 +213,37 @@ def zygote_child(
 ) -> ZygoteChild | None:
     """A worker for ``submission`` forked from the slot's zygote (started first where the
     slot has none, or its zygote ended), or None where this submission needs a worker of
-    its own: not bubblewrap, an executed notebook."""
-    if config.mode != "bubblewrap" or submission.cells is not None:
+    its own: not bubblewrap, an executed notebook. That worker ends every process of the
+    slot's uid and group when it stops, so the slot's zygote is ended first."""
+    usable = config.mode == "bubblewrap" and submission.cells is None
+    zygote = job.zygotes.get(id(config))
+    if zygote is not None and not (usable and zygote.alive and zygote.limits == limits):
+        end_zygote(job, config)
+        zygote = None
+    if not usable:
         return None
-    key = id(config)
-    with job.lock:
-        zygote = job.zygotes.get(key)
-    if zygote is None or not zygote.alive or zygote.limits != limits:
-        if zygote is not None:
-            zygote.kill()
-        zygote = Zygote(config, limits, job)
-        with job.lock:
-            job.zygotes[key] = zygote
     try:
-        return zygote.fork(limits, submission)
+        zygote = zygote or start_zygote(job, config, limits)
+        child = zygote.fork(limits, submission)
     except (OSError, SandboxError):
         # The zygote ended between two submissions (killed from outside, out of memory):
         # one new start, as a worker of its own would need.
+        end_zygote(job, config)
+        child = start_zygote(job, config, limits).fork(limits, submission)
+    if child is None:
+        end_zygote(job, config)
+    return child
+
+
+def start_zygote(job: Job, config: SandboxConfig, limits: Limits) -> Zygote:
+    zygote = Zygote(config, limits, job)
+    with job.lock:
+        job.zygotes[id(config)] = zygote
+    return zygote
+
+
+def end_zygote(job: Job, config: SandboxConfig) -> None:
+    with job.lock:
+        zygote = job.zygotes.pop(id(config), None)
+    if zygote is not None:
         zygote.kill()
-        zygote = Zygote(config, limits, job)
-        with job.lock:
-            job.zygotes[key] = zygote
-        return zygote.fork(limits, submission)
