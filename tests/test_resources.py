@@ -13,6 +13,7 @@ import concurrent.futures
 import csv
 import errno
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from grader.sandbox.cgroups import (
     find_hierarchy,
     system_hierarchy,
 )
+from grader.sandbox.inside import cases
 from grader.sandbox.runtime import discover_runtime
 from grader.sandbox.worker import SandboxConfig
 
@@ -228,6 +230,45 @@ def test_without_a_filter_no_key_outlives_its_submission(tmp_path: Path, no_filt
     assert probes(second.output)["search"] == (-1, errno.ENOKEY), second.output
 
 
+ORPHANED_INIT = """
+import ctypes, os, sys, time
+from grader.sandbox.cgroups import orphaned_inits
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as a grader running as root is
+middle = os.fork()
+if middle == 0:
+    if libc.unshare(0x20000000) != 0:  # CLONE_NEWPID
+        os._exit(3)
+    if os.fork() == 0:  # the namespace's init: outlives its parent, then ends
+        time.sleep(0.5)
+        os._exit(0)
+    os._exit(0)  # its parent leaves without reaping it, as bubblewrap may
+assert os.waitpid(middle, 0)[1] == 0, "unshare failed"
+end = time.monotonic() + 60
+found = []
+while not found and time.monotonic() < end:
+    found = orphaned_inits()
+    time.sleep(0.01)
+print("found", len(found))
+for pid in found:
+    os.waitpid(pid, 0)
+print("after", len(orphaned_inits()))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a pid namespace of its own needs root here")
+def test_an_orphaned_sandbox_init_is_found_and_reaped() -> None:
+    """A sandbox's init whose bubblewrap left before reaping it becomes a zombie child of
+    the grader (a child subreaper): it has left its control group's list but still counts
+    against the group's process limit, so the grader finds it by what it is (pid 1 of a
+    namespace) and reaps it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", ORPHANED_INIT], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["found", "1", "after", "0"], proc.stdout
+
+
 # CPU: a core per slot with control groups, CPU-time deadlines without ----------------------
 
 SPIN_AND_SLEEP = """
@@ -373,3 +414,32 @@ def test_a_case_that_kills_its_worker_costs_that_case_only(tmp_path: Path, isola
     assert forward["score"] == 5, forward["feedback"]
     assert "the worker process died" in forward["feedback"]
     assert_full_marks(result, "affine_forward")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="a case's CPU time is read in /proc")
+def test_a_case_past_its_deadline_that_computes_is_told_apart_from_one_that_waits() -> None:
+    """A case whose wall-clock deadline passes gets it once more where it has been
+    computing (a busy machine slowed it: it then reaches its CPU limit, and is told so,
+    whatever the load), not where it has been waiting."""
+    spinner, sleeper = os.fork(), 0
+    if spinner == 0:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    try:
+        sleeper = os.fork()
+        if sleeper == 0:
+            time.sleep(60)
+            os._exit(0)
+        # However loaded the machine, the spinner gets a quarter of a second of CPU.
+        end = time.monotonic() + 60
+        while cases.cpu_seconds(spinner) < 0.3 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert cases.computing(spinner, 0.0, seconds=1.0)
+        assert not cases.computing(sleeper, 0.0, seconds=1.0)
+    finally:
+        for pid in (spinner, sleeper):
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)

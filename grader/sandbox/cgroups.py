@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config.limits import Limits
+from grader.sandbox.inside.processes import children_of
 
 CONTROLLERS = ("cpu", "memory", "pids")
 # The scheduler's usual period; a quota of one period per period is one core.
@@ -139,6 +140,29 @@ def write(path: Path, value: object) -> None:
         f.write(str(value))
 
 
+def orphaned_inits() -> list[int]:
+    """The sandboxes' init processes (bubblewrap's, pid 1 of a namespace) that became
+    zombie children of this grader: their bubblewrap reported the worker's end and left
+    before reaping them, and the grader, a child subreaper, inherited them. A zombie has
+    left its group's list but still counts against its ``pids.max``; an init that ended
+    too soon after its worker started was never seen in the list (SlotGroup.clear)."""
+    found = []
+    for pid in children_of(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        spaces = fields.get("NSpid", "").split()
+        if (
+            fields.get("State", "").strip().startswith("Z")
+            and len(spaces) > 1
+            and spaces[-1] == "1"
+        ):
+            found.append(pid)
+    return found
+
+
 class SlotGroup:
     """The control group of one grading slot (one folder per controller in version 1)."""
 
@@ -240,6 +264,9 @@ class SlotGroup:
                 with contextlib.suppress(ChildProcessError):
                     if os.waitpid(pid, os.WNOHANG)[0]:
                         seen.discard(pid)
+            for pid in orphaned_inits():
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
             if not found and self.tasks() == 0:
                 return True
             if time.monotonic() > end:

@@ -32,12 +32,18 @@ import numpy as np
 from .calls import CallError, NotTested, error_message, result_message, run_calls
 from .frames import MALFORMED, encode_message, message_length, write_message
 from .gradcheck import check_seconds, numeric_gradients
+from .processes import stat_fields
 
 # Bound before any student code runs, which may replace the os module's functions.
 _fork, _exit, _wait4 = os.fork, os._exit, os.wait4
 _setrlimit, _process_time = resource.setrlimit, time.process_time
 # Above any descriptor a worker holds (its RLIMIT_NOFILE is 64).
 MAX_FD = 1 << 16
+# A case past its deadline that used this share of its CPU limit was computing, not
+# waiting: what a case that spins gets in its wall time (three times its CPU limit,
+# WALL_FACTOR in grader/sandbox/worker.py) from a twelfth of a core.
+BUSY = 0.25
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # Children that answered and were killed, not yet reaped: waiting for an exiting process's
 # teardown would put it on every case's critical path.
@@ -69,6 +75,9 @@ class Child:
         self.cases = deque(cases)
         self.seconds, self.wall_seconds = seconds, wall_seconds
         self.deadline = time.monotonic() + wall_seconds
+        # The CPU time the child had used when its running case started (a new process:
+        # none), and whether that case's deadline was extended once (see overran).
+        self.cpu_mark, self.extended = 0.0, False
         self.data = bytearray()
         # Whole messages read and not yet forwarded; how many were read.
         self.ready: deque[bytes] = deque()
@@ -114,6 +123,19 @@ class Child:
             self.count += 1
             # The next case's deadline counts from the end of this one.
             self.deadline = time.monotonic() + self.wall_seconds
+            self.cpu_mark, self.extended = cpu_seconds(self.pid), False
+
+    def overran(self) -> bool:
+        """Whether the running case, past its deadline, is to be stopped now: not where it
+        has been computing and was only slowed by a busy machine (it used at least BUSY
+        of its CPU limit). Such a case gets its deadline again, once, so that it reaches
+        its CPU limit, as it would have on an idle machine, and is told so: whether a case
+        that spins ran out of CPU time or of time does not depend on the load."""
+        if self.extended or not computing(self.pid, self.cpu_mark, self.seconds):
+            return True
+        self.extended = True
+        self.deadline = time.monotonic() + self.wall_seconds
+        return False
 
     def answers(self) -> list[bytes]:
         """The messages to forward now: whole ones the child wrote; once it has failed on
@@ -155,6 +177,22 @@ class Child:
         code = os.WEXITSTATUS(status)
         error = f"the process exited (code {code}) instead of returning: os._exit?"
         return out + [encode_message(dict(base, status="exit", error=error))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time ``pid`` has used so far (/proc/PID/stat's utime and stime), 0 where
+    it cannot be read."""
+    fields = stat_fields(pid) if pid else None
+    try:
+        return (int(fields[11]) + int(fields[12])) / TICKS if fields else 0.0
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def computing(pid: int, mark: float, seconds: float) -> bool:
+    """Whether ``pid`` has used BUSY of a case's CPU limit (``seconds``) since it had used
+    ``mark``."""
+    return cpu_seconds(pid) - mark >= BUSY * seconds
 
 
 def limit_cpu(seconds: float, hard: int, first: bool) -> None:

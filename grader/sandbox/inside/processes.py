@@ -64,6 +64,20 @@ def parent_map() -> dict[int, int]:
     return parents
 
 
+def children_of(pid: int) -> set[int]:
+    """The children of ``pid`` (zombies included), from /proc/PID/task/*/children; none
+    where it cannot be read."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with (
+                contextlib.suppress(OSError, ValueError),
+                open(f"/proc/{pid}/task/{task}/children") as f,
+            ):
+                found.update(int(child) for child in f.read().split())
+    return found
+
+
 def ancestors_of(pid: int) -> set[int]:
     """``pid`` and the processes it descends from (in a notebook run, the holder)."""
     parents, found = parent_map(), {pid}

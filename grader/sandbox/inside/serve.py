@@ -117,5 +117,5 @@ def serve(
         for child in waiting:
             if child.fd in ready:
                 child.read()
-            elif now >= child.deadline:
+            elif now >= child.deadline and child.overran():
                 child.timed_out = True
