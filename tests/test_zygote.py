@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notebook_support import CORRECT_NOTEBOOK
+from notebook_support import CORRECT_NOTEBOOK, write_notebook
 from support import (
+    CORRECT_LAYERS,
     build_submission,
     function,
     kill_all,
@@ -397,22 +398,71 @@ def test_a_case_that_kills_its_worker_costs_that_case_only_in_a_class(tmp_path: 
     assert_full_marks(result, "affine_forward")
 
 
-def test_an_executed_notebook_ends_the_slots_zygote_first(tmp_path: Path) -> None:
-    """An executed notebook needs a worker of its own, which ends every process of the
-    slot's uid and group when it stops: the slot's zygote is ended before it starts, and
-    the next module submission in the slot starts a new one."""
+def test_a_slot_switches_kinds_by_ending_its_zygote(tmp_path: Path) -> None:
+    """Executed notebooks get a zygote of their own kind (the notebook packages mounted,
+    IPython and pyplot imported): a slot that grades a notebook after a module ends the
+    module zygote first, and the next module ends the notebook zygote."""
     first = submission(tmp_path, "first", observer(secrets.token_hex(6)))
     last = submission(tmp_path, "last", observer(secrets.token_hex(6)))
     notebook = tmp_path / "notebook.ipynb"
     shutil.copy(CORRECT_NOTEBOOK, notebook)
     with class_slot(tmp_path) as slot:
         reports = [slot.grade(first)]
-        zygote = slot.zygote
-        assert zygote is not None and zygote.alive
+        modules = slot.zygote
+        assert modules is not None and modules.alive and not modules.notebook
         reports.append(slot.grade(notebook))
-        assert slot.zygote is None and not zygote.alive
+        notebooks = slot.zygote
+        assert notebooks is not None and notebooks.alive and notebooks.notebook
+        assert not modules.alive
         reports.append(slot.grade(last))
-        assert slot.zygote is not None and slot.zygote is not zygote and slot.zygote.alive
+        assert slot.zygote is not None and not slot.zygote.notebook and slot.zygote.alive
+        assert not notebooks.alive
     for report in reports:
         assert_full_marks(report)
     assert zygote_of(observed(reports[0])) != zygote_of(observed(reports[2]))
+
+
+# Before anything imports it (the zygote has): whether matplotlib is imported, what /tmp
+# holds, what the home's matplotlib cache holds; then leaves files in both.
+NOTEBOOK_LOOK = """
+import os, sys
+print("ZYGOTE-NB pyplot imported:", "matplotlib.pyplot" in sys.modules)
+# Its own shell made ~/.ipython (the home is /tmp) before this cell: not listed.
+tmp = sorted(os.path.relpath(os.path.join(root, name), "/tmp")
+             for root, dirs, files in os.walk("/tmp") for name in files + dirs)
+tmp = [path for path in tmp if path.split("/")[0] != ".ipython"]
+print("ZYGOTE-NB tmp:", tmp)
+open("/tmp/left-MARK", "w").write("secret")
+os.makedirs("/tmp/.cache/matplotlib/tex.cache-MARK", exist_ok=True)
+open("/tmp/.cache/matplotlib/left-MARK", "w").write("secret")
+"""
+
+
+def test_a_class_of_notebooks_shares_one_zygote_and_nothing_else(tmp_path: Path) -> None:
+    """A notebook zygote has imported pyplot, which each notebook finds imported; what a
+    notebook leaves in /tmp (its matplotlib cache folder included, beside the class's
+    read-only font list) is gone for the next one, forked from the same zygote."""
+    marker = secrets.token_hex(6)
+    notebooks = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        look = ("code", NOTEBOOK_LOOK.replace("MARK", marker))
+        layers = ("code", CORRECT_LAYERS.read_text())
+        notebooks.append(write_notebook(folder / "work.ipynb", look, layers))
+    with class_slot(tmp_path) as slot:
+        first = slot.grade(notebooks[0])
+        zygote = slot.zygote
+        assert zygote is not None and zygote.notebook
+        second = slot.grade(notebooks[1])
+        assert slot.zygote is zygote and zygote.alive
+        fonts = slot.job.fonts.get("bubblewrap")
+    for report in (first, second):
+        assert_full_marks(report)
+        assert "ZYGOTE-NB pyplot imported: True" in report["output"], report["output"][-2000:]
+    # What the second notebook finds in /tmp: the cache folders and the font list the
+    # class's notebooks are shown (where the job made one), nothing the first one left.
+    seen = [line for line in second["output"].splitlines() if line.startswith("ZYGOTE-NB tmp:")]
+    assert len(seen) == 1 and marker not in seen[0], second["output"][-2000:]
+    shown = [".cache", ".cache/matplotlib", f".cache/matplotlib/{fonts.name}"] if fonts else []
+    assert seen[0] == f"ZYGOTE-NB tmp: {shown}", seen[0]

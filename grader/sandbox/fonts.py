@@ -88,13 +88,18 @@ def listed(job: Job, config: SandboxConfig, site_packages: tuple[Path, ...]) -> 
     return made[0]
 
 
+def font_list_inside(fonts: Path) -> str:
+    """Where a bubblewrap worker (whose home is /tmp) finds ``fonts``."""
+    return f"/tmp/{CACHE}/{fonts.name}"
+
+
 def bwrap_font_args(fonts: Path) -> list[str]:
     """bubblewrap's arguments that put ``fonts`` in a worker's cache folder (its home is
     /tmp): read-only, in a folder it may write other files to, as matplotlib expects."""
     return [
         *("--perms", "1777", "--dir", "/tmp/.cache"),
         *("--perms", "1777", "--dir", f"/tmp/{CACHE}"),
-        *("--ro-bind", str(fonts), f"/tmp/{CACHE}/{fonts.name}"),
+        *("--ro-bind", str(fonts), font_list_inside(fonts)),
     ]
 
 

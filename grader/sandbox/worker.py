@@ -36,7 +36,7 @@ from grader.sandbox.bwrap import Mounts, SandboxPaths, bwrap_args, bwrap_path
 from grader.sandbox.cgroups import SlotGroup, slot_group
 from grader.sandbox.container import WORKER_TMP_PREFIX, open_to_group, reclaim, remove_owned
 from grader.sandbox.environment import rlimits, worker_env
-from grader.sandbox.fonts import bwrap_font_args, copy_font_list
+from grader.sandbox.fonts import bwrap_font_args, copy_font_list, font_list_inside
 from grader.sandbox.inside.processes import have_proc
 from grader.sandbox.job import INSIDE_PACKAGE, LIB, Job
 from grader.sandbox.runtime import Runtime, notebook_site
@@ -57,8 +57,9 @@ QUIT_SECONDS = 1.0
 # with the other case its worker runs at once, and, where no control group gives the slot
 # a share of its own, with whatever else runs: a slowdown of three from busy neighbours on
 # a two-core machine (two slots, and the grader) still lets a correct case finish, and a
-# case that spins reaches its CPU limit first whatever the load (the student reads "used
-# more than 1 s of CPU time", the same in every run).
+# case that spins reaches its CPU limit first (the student reads "used more than 1 s of
+# CPU time", the same in every run: a case still computing at its deadline gets it once
+# more, inside/cases.py).
 WALL_FACTOR = 3.0
 # Run with -c: puts the worker's package (argv[1]) first and numpy's folder (argv[2]) last
 # on a path that otherwise holds the standard library only, then starts it.
@@ -183,7 +184,8 @@ class Worker:
         notebook whose code cells it lists. With ``hold``, the job may not be written yet:
         the worker starts Python and imports numpy meanwhile, then waits for ``release``.
         With ``zygote`` (a control socket's descriptor), the worker is a slot's zygote
-        (zygote.py), and ``submission`` the slot's empty folder."""
+        (zygote.py), and ``submission`` the slot's empty folder (with ``cells`` set, a
+        zygote for executed notebooks)."""
         source, cells = submission.source, submission.cells
         root = os.geteuid() == 0
         self.uid = config.uid if root else None
@@ -268,6 +270,8 @@ class Worker:
             for name in ("RLIMIT_CPU", "RLIMIT_NPROC"):
                 settings["limits"].pop(name, None)
             settings["zygote"] = zygote
+            # What it empties /tmp of after each submission, but the font list it shows.
+            settings["keep"] = [font_list_inside(fonts)] if fonts is not None else []
         # -I -S: no environment, user site or site-packages; -u: what the student prints
         # reaches us even from a case that ends with os._exit.
         argv += ["-I", "-S", "-B", "-u", "-c", BOOTSTRAP]

@@ -13,8 +13,10 @@ missed deadline, a crash, a zygote that does not answer or says the slot is not 
 ends the whole sandbox, as it ends a worker, and the slot's next submission starts a new
 one.
 
-Executed notebooks (other packages, matplotlib's font list) and the other isolations
-start a worker per submission as before.
+Executed notebooks get a zygote of their own kind, which shows the notebook packages
+(and the class's matplotlib font list) and has imported IPython and pyplot, so that no
+notebook pays for them; a slot switches kinds by ending its zygote. The other
+isolations start a worker per submission as before.
 """
 
 from __future__ import annotations
@@ -52,17 +54,20 @@ CLEAN_SECONDS = QUIT_SECONDS + 2.0
 
 
 class Zygote:
-    """A slot's zygote, for the cases of ``job`` under ``limits``."""
+    """A slot's zygote, for the cases of ``job`` under ``limits``: for module submissions,
+    or (``notebook``) for executed notebooks, with what their worker needs mounted and
+    imported (IPython, matplotlib)."""
 
-    def __init__(self, config: SandboxConfig, limits: Limits, job: Job) -> None:
-        self.config, self.limits = config, limits
+    def __init__(self, config: SandboxConfig, limits: Limits, job: Job, notebook: bool) -> None:
+        self.config, self.limits, self.notebook = config, limits, notebook
         self.folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}slot-"))
         self.folder.chmod(0o755)
         config.admit(self.folder)
         # The submission whose code is in the slot's folder, while one is.
         self.current: Submission | None = None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        empty = Submission(path=self.folder, source=self.folder, module="", module_file="")
+        cells = "cells.json" if notebook else None
+        empty = Submission(self.folder, self.folder, module="", module_file="", cells=cells)
         try:
             self.worker = Worker(config, limits, job, empty, zygote=theirs.fileno())
         except BaseException:
@@ -212,31 +217,34 @@ def zygote_child(
     config: SandboxConfig, limits: Limits, job: Job, submission: Submission
 ) -> ZygoteChild | None:
     """A worker for ``submission`` forked from the slot's zygote (started first where the
-    slot has none, or its zygote ended), or None where this submission needs a worker of
-    its own: not bubblewrap, an executed notebook. That worker ends every process of the
-    slot's uid and group when it stops, so the slot's zygote is ended first."""
-    usable = config.mode == "bubblewrap" and submission.cells is None
+    slot has none, or one of another kind, or its zygote ended), or None where this
+    submission needs a worker of its own: not bubblewrap. That worker ends every process of
+    the slot's uid and group when it stops, so the slot's zygote is ended first."""
+    usable = config.mode == "bubblewrap"
+    notebook = submission.cells is not None
     zygote = job.zygotes.get(id(config))
-    if zygote is not None and not (usable and zygote.alive and zygote.limits == limits):
+    if zygote is not None and not (
+        usable and zygote.alive and zygote.limits == limits and zygote.notebook == notebook
+    ):
         end_zygote(job, config)
         zygote = None
     if not usable:
         return None
     try:
-        zygote = zygote or start_zygote(job, config, limits)
+        zygote = zygote or start_zygote(job, config, limits, notebook)
         child = zygote.fork(limits, submission)
     except (OSError, SandboxError):
         # The zygote ended between two submissions (killed from outside, out of memory):
         # one new start, as a worker of its own would need.
         end_zygote(job, config)
-        child = start_zygote(job, config, limits).fork(limits, submission)
+        child = start_zygote(job, config, limits, notebook).fork(limits, submission)
     if child is None:
         end_zygote(job, config)
     return child
 
 
-def start_zygote(job: Job, config: SandboxConfig, limits: Limits) -> Zygote:
-    zygote = Zygote(config, limits, job)
+def start_zygote(job: Job, config: SandboxConfig, limits: Limits, notebook: bool) -> Zygote:
+    zygote = Zygote(config, limits, job, notebook)
     with job.lock:
         job.zygotes[id(config)] = zygote
     return zygote

@@ -219,7 +219,8 @@ def main(settings: str) -> int:
             write_message(res_fd, dict(mine, type="started"))
             run(dict(config, **settings, req_fd=req_fd, res_fd=res_fd), job, inputs)
 
-        serve_forks(config["zygote"], res_fd, started, child)
+        notebook, keep = bool(config.get("cells")), frozenset(config.get("keep", ()))
+        serve_forks(config["zygote"], res_fd, started, child, notebook=notebook, keep=keep)
         _exit(0)
     write_message(res_fd, dict(started, type="started"))
     run(config, job, inputs)

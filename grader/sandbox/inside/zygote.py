@@ -1,12 +1,15 @@
 """A slot's zygote: one sandbox, Python and numpy started once for a class's submissions.
 
 The zygote never runs student code. It has loaded the job (inputs only, the same for the
-whole class) and given up what the worker gives up (main.py); then, for each submission,
+whole class) and given up what the worker gives up (main.py); a zygote for executed
+notebooks has also imported what every notebook's worker imports (IPython, pyplot), and
+emptied /tmp of what that wrote. Then, for each submission,
 it forks one fresh child, which is that submission's worker: the child gets the pipes the
 grader made for this submission alone (its requests, its answers, its output), passed with
 the request over the zygote's control socket, applies the submission's limits and loads
 its code. The zygote waits for the child to end, then leaves nothing of it: every other
-process it may signal killed and reaped, /tmp emptied (everything else the sandbox shows is
+process it may signal killed and reaped, /tmp emptied but for the read-only font list a
+class's notebooks are shown (everything else the sandbox shows is
 read-only, and the filter denies what would outlive a process elsewhere: keyrings,
 System V IPC, message queues). Only then does it tell the grader the slot is clean; the
 grader moves the next submission's code into the slot's folder after that.
@@ -21,6 +24,7 @@ Control socket (SOCK_SEQPACKET, one message per request):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -38,29 +42,67 @@ MAX_FD = 1 << 16
 TMP = "/tmp"
 
 
-def wipe(folder: str) -> list[str]:
-    """Remove everything in ``folder``, whatever modes a submission left on it; return
-    what could not be removed."""
+# What an executed notebook's worker imports in any case (cells.py), and what the
+# course's notebooks import first (``%matplotlib inline`` imports pyplot, most of a
+# notebook's start): imported once, by a zygote for executed notebooks.
+NOTEBOOK_MODULES = (
+    "IPython.core.interactiveshell",
+    "traitlets.config",
+    "matplotlib.pyplot",
+    "matplotlib_inline.backend_inline",
+)
+
+
+def wipe(folder: str, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Remove everything in ``folder``, whatever modes a submission left on it, but the
+    files in ``keep`` (read-only mounts) and the folders that hold them; return what else
+    could not be removed."""
+    held = set()
+    for path in keep:
+        parent = os.path.dirname(path)
+        while parent.startswith(folder + os.sep):
+            held.add(parent)
+            parent = os.path.dirname(parent)
     for root, dirs, _ in os.walk(folder):
         for name in dirs:
             path = os.path.join(root, name)
-            try:
-                if not os.path.islink(path):
-                    os.chmod(path, stat.S_IRWXU)
-            except OSError:
-                pass
-    for entry in os.scandir(folder):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    return sorted(os.listdir(folder))
+            if path not in held and not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, stat.S_IRWXU)  # before os.walk enters it
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            if path not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for name in dirs:
+            path = os.path.join(root, name)
+            if path in held:
+                continue
+            with contextlib.suppress(OSError):
+                if os.path.islink(path):
+                    os.unlink(path)
+                else:
+                    shutil.rmtree(path)
+    left = []
+    for root, dirs, files in os.walk(folder):
+        paths = [os.path.join(root, name) for name in files + dirs]
+        left += [path for path in paths if path not in keep and path not in held]
+    return sorted(left)
 
 
-def tidy() -> list[str]:
+def prepare(notebook: bool, keep: frozenset[str]) -> None:
+    """What a zygote does once, before its first child: for executed notebooks, import
+    what every notebook's worker imports (a module that fails to import is left to the
+    notebook that needs it); then empty /tmp of what those imports wrote there (the
+    caches matplotlib makes in its home), so that every child starts from the same one."""
+    for name in NOTEBOOK_MODULES if notebook else ():
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    wipe(TMP, keep)
+
+
+def tidy(keep: frozenset[str]) -> list[str]:
     """End what a finished child left and empty /tmp; what could not be cleared (none
     where the slot is clean)."""
     # Every process we may signal but the namespace's init and ourselves: whatever the
@@ -72,7 +114,7 @@ def tidy() -> list[str]:
     mine = ancestors_of(os.getpid())
     left = [f"process {pid}" for pid in pids() if pid not in mine]
     try:
-        left += [f"{TMP}/{name}" for name in wipe(TMP)]
+        left += wipe(TMP, keep)
     except OSError as exc:
         left.append(f"{TMP}: {exc.strerror}")
     return left
@@ -98,10 +140,15 @@ def serve_forks(
     res_fd: int,
     started: dict[str, Any],
     child: Callable[[dict[str, Any], int, int], None],
+    *,
+    notebook: bool,
+    keep: frozenset[str],
 ) -> None:
     """Fork ``child(settings, req_fd, res_fd)`` once per request, one at a time, and
-    report after each whether the slot is clean. Returns when the grader closes the
-    control socket, or sends what is not a request."""
+    report after each whether the slot is clean (``keep``: the files /tmp keeps, read-only
+    mounts). ``notebook``: a zygote for executed notebooks (prepare). Returns when the
+    grader closes the control socket, or sends what is not a request."""
+    prepare(notebook, keep)
     write_message(res_fd, dict(started, type="started"))
     ctl = socket.socket(fileno=ctl_fd)
     while True:
@@ -127,5 +174,5 @@ def serve_forks(
         for fd in fds:
             os.close(fd)
         os.waitpid(pid, 0)
-        left = tidy()
+        left = tidy(keep)
         write_message(res_fd, {"type": "clean", "clean": not left, "left": left[:20]})
