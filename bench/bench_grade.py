@@ -85,6 +85,7 @@ def main() -> int:
     runtime = discover_runtime()
     config = SandboxConfig.create(args.isolation, runtime)
     module_slot = SandboxConfig.create(args.isolation, runtime)
+    notebook_slot = SandboxConfig.create(args.isolation, runtime)
     rubric = load_rubric(ROOT / "rubric.yaml")
     cases = graded_cases(rubric, rubric.splits)
 
@@ -118,7 +119,7 @@ def main() -> int:
             # A class of modules, and a class of notebooks, each in a slot of its own: a
             # worker of its own in a slot ends the slot's zygote.
             class_of, slot = (
-                (module_class_job, module_slot) if path == CORRECT else (class_job, config)
+                (module_class_job, module_slot) if path == CORRECT else (class_job, notebook_slot)
             )
 
             def run() -> None:
@@ -195,7 +196,7 @@ def main() -> int:
     print(
         f"notebook, executed, in a class         {t['notebook in a class']:6.3f} s  "
         f"{t['notebook in a class'] / t['notebook floor']:5.2f} x its floor  "
-        f"{60 / t['notebook in a class']:5.0f} notebooks/min (font list made once per class)"
+        f"{60 / t['notebook in a class']:5.0f} notebooks/min (forked from the slot's zygote)"
     )
     print(
         f"notebook, --no-execute                 {t['extracted']:6.3f} s  "

@@ -443,3 +443,24 @@ def test_a_case_past_its_deadline_that_computes_is_told_apart_from_one_that_wait
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+
+
+def test_a_computing_case_gets_its_deadline_once_more_and_only_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Child.overran, with the case's CPU time given: the worker's serving loop asks it
+    when a case's deadline passes, and stops the case where it says so."""
+    used = {"cpu": 0.0}
+    monkeypatch.setattr(cases, "cpu_seconds", lambda pid: used["cpu"])
+    child = object.__new__(cases.Child)
+    child.pid, child.seconds, child.wall_seconds = 12345, 1.0, 3.0
+    child.cpu_mark, child.extended, child.deadline = 0.0, False, 0.0
+    # Waiting (no CPU time since the case started): stopped at its deadline.
+    assert child.overran()
+    # Computing (a third of its CPU limit in its wall time): its deadline comes again...
+    used["cpu"] = 0.34
+    assert not child.overran()
+    assert child.extended and child.deadline > time.monotonic()
+    # ...once: at the second, it is stopped, however busy it is.
+    used["cpu"] = 0.9
+    assert child.overran()

@@ -21,6 +21,7 @@ clock's tick. The grader's own side says it too: the job's zygote for the slot.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import secrets
 import shutil
@@ -44,6 +45,8 @@ from support import (
 )
 from test_hostile import assert_full_marks, hostile
 
+import grader.sandbox.worker as worker_module
+import grader.sandbox.zygote as zygote_module
 from grader.api import grade_submission, graded_cases
 from grader.config.rubric import Rubric, load_rubric
 from grader.report import json_report
@@ -294,7 +297,12 @@ def test_each_child_has_the_cpu_limit_the_zygote_does_not(tmp_path: Path) -> Non
         # /proc/PID/limits is readable by all, though the zygote is not dumpable; where a
         # kernel hides it, the child's own limit is what can be checked.
         if one["parent_cpu"] is not None:
-            assert one["parent_cpu"].split()[3:5] == ["unlimited", "unlimited"], one["parent_cpu"]
+            # The zygote has the grader's own limit, which it inherited, and no other.
+            grader = [
+                "unlimited" if v == resource.RLIM_INFINITY else str(v)
+                for v in resource.getrlimit(resource.RLIMIT_CPU)
+            ]
+            assert one["parent_cpu"].split()[3:5] == grader, one["parent_cpu"]
 
 
 # A submission that attacks the zygote itself or its clean-up -----------------------------
@@ -329,25 +337,34 @@ def test_a_submission_that_kills_its_zygote_costs_the_next_one_nothing(tmp_path:
     assert f"ZYGOTE-KILLING {by_killer['ppid']}" in killed["output"], killed["output"][-2000:]
 
 
-def test_a_submission_that_stops_its_zygote_costs_the_next_one_nothing(tmp_path: Path) -> None:
-    stopper = submission(
-        tmp_path, "stopper", observer(secrets.token_hex(6)), hostile("zygote_stop")
-    )
+@pytest.mark.parametrize(
+    ("attack", "done"),
+    [("zygote_stop", "ZYGOTE-STOPPED T"), ("zygote_limits", "ZYGOTE-LIMITED nofile priority")],
+    ids=["stopped", "limits"],
+)
+def test_a_submission_that_harms_its_zygote_costs_the_next_one_nothing(
+    tmp_path: Path, attack: str, done: str
+) -> None:
+    """Stopped, the zygote never says the slot is clean; with its limits and priority
+    lowered (which its later children would inherit), it finds them changed and says the
+    slot is not clean. Either way the grader ends it, and the next submission comes from
+    a new one."""
+    attacker = submission(tmp_path, "attacker", observer(secrets.token_hex(6)), hostile(attack))
     after = submission(tmp_path, "after", observer(secrets.token_hex(6)))
     with class_slot(tmp_path) as slot:
-        stopped = slot.grade(stopper)
+        first = slot.grade(attacker)
         zygote = slot.zygote
         assert zygote is not None
-        # The zygote was stopped, so it never said the slot was clean: the grader ended it.
-        assert "ZYGOTE-STOPPED T" in stopped["output"], stopped["output"][-2000:]
+        # The attack ran, on the zygote that forked it.
+        assert done in first["output"], first["output"][-2000:]
         assert not zygote.alive
         last = slot.grade(after)
         assert slot.zygote is not zygote and slot.zygote is not None and slot.zygote.alive
-    # The stopper answered every case before its zygote went silent.
-    assert_full_marks(stopped)
+    # The attacker answered every case before its zygote was ended.
+    assert_full_marks(first)
     assert_full_marks(last)
     seen = observed(last)
-    assert zygote_of(seen) != zygote_of(observed(stopped))
+    assert zygote_of(seen) != zygote_of(observed(first))
     assert_alone(seen)
 
 
@@ -466,3 +483,55 @@ def test_a_class_of_notebooks_shares_one_zygote_and_nothing_else(tmp_path: Path)
     assert len(seen) == 1 and marker not in seen[0], second["output"][-2000:]
     shown = [".cache", ".cache/matplotlib", f".cache/matplotlib/{fonts.name}"] if fonts else []
     assert seen[0] == f"ZYGOTE-NB tmp: {shown}", seen[0]
+
+
+TMP_LOOK = """
+import os as _los
+_lstat = _los.stat("/tmp")
+try:
+    _lxattrs = _los.listxattr("/tmp")
+except OSError:
+    _lxattrs = []
+print(f"ZYGOTE-TMP-SEEN {oct(_lstat.st_mode & 0o7777)} {int(_lstat.st_mtime)} "
+      f"{sorted(_los.listdir('/tmp'))} {_lxattrs}", flush=True)
+"""
+
+
+def test_what_a_submission_does_to_tmp_itself_does_not_reach_the_next(
+    tmp_path: Path, marker: str
+) -> None:
+    """/tmp is the submission's own where the grader is not root (its mode, times and
+    extended attributes it may change): the zygote gives them back before the next one."""
+    attacker = submission(tmp_path, "attacker", hostile("zygote_tmp_modes", MARKER=marker))
+    after = submission(tmp_path, "after", TMP_LOOK)
+    with class_slot(tmp_path) as slot:
+        first = slot.grade(attacker)
+        last = slot.grade(after)
+    done = [line for line in first["output"].splitlines() if line.startswith("ZYGOTE-TMP ")]
+    assert done, first["output"][-2000:]
+    if os.geteuid() != 0:
+        # Its own /tmp: the changes were made (an extended attribute where tmpfs has them).
+        assert done[-1].endswith("times mode"), done
+    seen = [line for line in last["output"].splitlines() if line.startswith("ZYGOTE-TMP-SEEN")]
+    assert len(seen) == 1, last["output"][-2000:]
+    mode, mtime, rest = seen[0].split(" ", 3)[1:]
+    assert mode == "0o1777" and mtime != "1234567", seen[0]
+    assert rest == "[] []", seen[0]
+    assert_full_marks(first)
+    assert_full_marks(last)
+
+
+def test_without_a_filter_a_class_gets_a_worker_per_submission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libseccomp, what outlives a process (System V IPC, message queues, keys)
+    could pass from one submission to the next in a shared sandbox: no zygote then."""
+    monkeypatch.setattr(worker_module, "filter_program", lambda deny_memfd: None)
+    monkeypatch.setattr(zygote_module, "filter_program", lambda deny_memfd: None)
+    subs = [submission(tmp_path, f"student{i}", observer(secrets.token_hex(6))) for i in range(2)]
+    with class_slot(tmp_path) as slot:
+        reports = [slot.grade(sub) for sub in subs]
+        assert slot.zygote is None
+    for report in reports:
+        assert_full_marks(report)
+        assert "system-call filter" in report["isolation_gaps"]

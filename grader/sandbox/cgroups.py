@@ -34,8 +34,9 @@ CONTROLLERS = ("cpu", "memory", "pids")
 # The scheduler's usual period; a quota of one period per period is one core.
 CPU_PERIOD_US = 100_000
 # Besides the submission's own processes, a group holds bubblewrap's two processes, the
-# worker itself and the /bin/sh that joins it (gone by then, one spare). pids.max counts
-# threads too; RLIMIT_NPROC, which the worker's uid has as well, counts them alike.
+# worker itself and the /bin/sh that joins it (gone by then), or, in a class, the slot's
+# zygote as well as its child, the worker. pids.max counts threads too; RLIMIT_NPROC,
+# which the worker's uid has as well, counts them alike.
 OVERHEAD_PROCESSES = 4
 PREFIX = "layergrade-"
 

@@ -171,11 +171,17 @@ class Job:
     def close(self) -> None:
         with self.lock:
             zygotes, self.zygotes = list(self.zygotes.values()), {}
+        error: Exception | None = None
         try:
             for zygote in zygotes:
-                zygote.kill()
+                try:
+                    zygote.kill()
+                except Exception as exc:  # the others are ended all the same
+                    error = error or exc
         finally:
             self._dir.cleanup()
+        if error is not None:
+            raise error
 
     def __enter__(self) -> Job:
         return self

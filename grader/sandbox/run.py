@@ -1,7 +1,8 @@
 """Run one submission's cases in a worker and collect what came back, as values.
 
-Every deadline is enforced here, from outside the worker: the import, each case (the
-worker's own per-case limit plus a grace period), and the submission as a whole. A
+Every deadline is enforced here, from outside the worker: the import, each case (twice
+the worker's own per-case limit, which it may give a case once more, plus a grace
+period), and the submission as a whole. A
 worker that dies or stops answering is replaced for the remaining cases; it never
 takes the grader down with it.
 """
@@ -16,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from grader.config.limits import Limits
-from grader.errors import Closed, Deadline, TransportError
+from grader.errors import Closed, Deadline, SandboxError, TransportError
 from grader.sandbox.inside.frames import gradcheck_output
 from grader.sandbox.job import Job
 from grader.sandbox.results import (
@@ -285,13 +286,21 @@ def start_worker(
             worker.release()
     else:
         child = zygote_child(config, limits, job, submission) if reuse else None
+        if child is not None:
+            try:
+                child.wait_started()
+            except SandboxError:
+                # The zygote's child never said it started (wait_started ended the
+                # zygote): the grader's trouble, not the student's; a worker of its own.
+                child = None
         worker = child or Worker(config, limits, job, submission)
     cells, module = submission.cells, submission.module
     import_end = time.monotonic() + limits.import_seconds
     if cells:
         import_end += limits.notebook_seconds + GRACE_SECONDS
     try:
-        worker.wait_started()
+        if not worker.started:
+            worker.wait_started()
         hello = worker.reader.read(min(import_end, budget_end))
     except Deadline:
         if budget_end < import_end:

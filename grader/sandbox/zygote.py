@@ -35,6 +35,7 @@ from grader.config.limits import Limits
 from grader.errors import Closed, Deadline, SandboxError, TransportError
 from grader.sandbox.environment import rlimits
 from grader.sandbox.job import Job
+from grader.sandbox.syscalls import filter_program
 from grader.sandbox.transport import Reader
 from grader.sandbox.worker import (
     QUIT_SECONDS,
@@ -48,9 +49,10 @@ from grader.submission.stage import STAGING_PREFIX, Submission
 # The staged code's place in the slot's folder.
 CODE = "code"
 # How long a zygote may take to clear what a finished submission left: killing and
-# reaping its processes and emptying /tmp take milliseconds (processes.py waits for
-# killed processes for up to a second).
-CLEAN_SECONDS = QUIT_SECONDS + 2.0
+# reaping its processes and emptying /tmp take milliseconds, but the child's last sweep,
+# its reaping and the zygote's each wait up to a second for killed processes
+# (processes.py's SETTLE_SECONDS); a zygote that does not answer in time is ended.
+CLEAN_SECONDS = QUIT_SECONDS + 4.0
 
 
 class Zygote:
@@ -129,7 +131,9 @@ class Zygote:
 
     def kill(self) -> None:
         """End the zygote's sandbox and everything in it (Worker.kill), then give the
-        submission it held its code back."""
+        submission it held its code back. Once."""
+        if self.control.fileno() < 0:
+            return
         with contextlib.suppress(OSError):
             self.control.close()
         try:
@@ -220,7 +224,9 @@ def zygote_child(
     slot has none, or one of another kind, or its zygote ended), or None where this
     submission needs a worker of its own: not bubblewrap. That worker ends every process of
     the slot's uid and group when it stops, so the slot's zygote is ended first."""
-    usable = config.mode == "bubblewrap"
+    # Without the filter, what outlives a process (System V IPC, message queues, keys)
+    # would stay in the sandbox the slot's submissions share.
+    usable = config.mode == "bubblewrap" and filter_program(config.group is None) is not None
     notebook = submission.cells is not None
     zygote = job.zygotes.get(id(config))
     if zygote is not None and not (

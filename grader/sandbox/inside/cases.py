@@ -130,7 +130,8 @@ class Child:
         has been computing and was only slowed by a busy machine (it used at least BUSY
         of its CPU limit). Such a case gets its deadline again, once, so that it reaches
         its CPU limit, as it would have on an idle machine, and is told so: whether a case
-        that spins ran out of CPU time or of time does not depend on the load."""
+        that spins ran out of CPU time or of time does not depend on the load, unless the
+        machine gives it less than a sixth of a core."""
         if self.extended or not computing(self.pid, self.cpu_mark, self.seconds):
             return True
         self.extended = True

@@ -24,14 +24,17 @@ Control socket (SOCK_SEQPACKET, one message per request):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
+import platform
+import resource
 import shutil
 import signal
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .frames import write_message
@@ -57,19 +60,19 @@ def wipe(folder: str, keep: frozenset[str] = frozenset()) -> list[str]:
     """Remove everything in ``folder``, whatever modes a submission left on it, but the
     files in ``keep`` (read-only mounts) and the folders that hold them; return what else
     could not be removed."""
-    held = set()
-    for path in keep:
-        parent = os.path.dirname(path)
-        while parent.startswith(folder + os.sep):
-            held.add(parent)
-            parent = os.path.dirname(parent)
-    for root, dirs, _ in os.walk(folder):
+    held = held_folders(folder, keep)
+    left: list[str] = []
+
+    def unlisted(error: OSError) -> None:
+        left.append(f"{error.filename}: {error.strerror}")
+
+    for root, dirs, _ in os.walk(folder, onerror=unlisted):
         for name in dirs:
             path = os.path.join(root, name)
             if path not in held and not os.path.islink(path):
                 with contextlib.suppress(OSError):
                     os.chmod(path, stat.S_IRWXU)  # before os.walk enters it
-    for root, dirs, files in os.walk(folder, topdown=False):
+    for root, dirs, files in os.walk(folder, topdown=False, onerror=unlisted):
         for name in files:
             path = os.path.join(root, name)
             if path not in keep:
@@ -84,11 +87,21 @@ def wipe(folder: str, keep: frozenset[str] = frozenset()) -> list[str]:
                     os.unlink(path)
                 else:
                     shutil.rmtree(path)
-    left = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder, onerror=unlisted):
         paths = [os.path.join(root, name) for name in files + dirs]
         left += [path for path in paths if path not in keep and path not in held]
-    return sorted(left)
+    return sorted(set(left))
+
+
+def held_folders(folder: str, keep: frozenset[str]) -> set[str]:
+    """The folders in ``folder`` that hold a file of ``keep``."""
+    held = set()
+    for path in keep:
+        parent = os.path.dirname(path)
+        while parent.startswith(folder + os.sep):
+            held.add(parent)
+            parent = os.path.dirname(parent)
+    return held
 
 
 def prepare(notebook: bool, keep: frozenset[str]) -> None:
@@ -102,9 +115,49 @@ def prepare(notebook: bool, keep: frozenset[str]) -> None:
     wipe(TMP, keep)
 
 
-def tidy(keep: frozenset[str]) -> list[str]:
+def attributes() -> dict[str, object]:
+    """What of the zygote a process of its uid may change from outside, and every child
+    would inherit: its resource limits (prlimit), priority, scheduling and CPUs."""
+    found: dict[str, object] = {}
+    for name in dir(resource):
+        if name.startswith("RLIMIT_"):
+            with contextlib.suppress(OSError, ValueError):
+                found[name] = resource.getrlimit(getattr(resource, name))
+    for name, read in (
+        ("priority", lambda: os.getpriority(os.PRIO_PROCESS, 0)),
+        ("scheduler", lambda: os.sched_getscheduler(0)),
+        ("affinity", lambda: sorted(os.sched_getaffinity(0))),
+        ("io priority", io_priority),
+    ):
+        with contextlib.suppress(OSError, AttributeError):
+            found[name] = read()
+    return found
+
+
+def io_priority() -> int:
+    """ioprio_get(IOPRIO_WHO_PROCESS, 0), where the call's number is known."""
+    number = {"x86_64": 252, "aarch64": 31}.get(platform.machine())
+    if number is None:
+        raise OSError("ioprio_get's number is not known here")
+    return int(ctypes.CDLL(None, use_errno=True).syscall(number, 1, 0))
+
+
+def folder_state(path: str) -> tuple[object, ...]:
+    """What of a folder a process may change and leave for the next one to read: its
+    owner, mode and extended attributes, then its times (restored, not compared: where
+    the folder is not the zygote's, a child can only have touched them by writing in it,
+    and nobody can set them back)."""
+    info = os.lstat(path)
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = sorted(os.listxattr(path, follow_symlinks=False))
+    return info.st_uid, info.st_mode, names, info.st_atime_ns, info.st_mtime_ns
+
+
+def tidy(keep: frozenset[str], before: Mapping[str, object]) -> list[str]:
     """End what a finished child left and empty /tmp; what could not be cleared (none
-    where the slot is clean)."""
+    where the slot is clean). ``before``: the zygote's attributes and the state of /tmp's
+    kept folders before its first child (snapshot)."""
     # Every process we may signal but the namespace's init and ourselves: whatever the
     # child left, wherever in the tree (a process that is not dumpable shows another owner
     # in /proc, so the kernel picks the victims, not a listing).
@@ -114,10 +167,50 @@ def tidy(keep: frozenset[str]) -> list[str]:
     mine = ancestors_of(os.getpid())
     left = [f"process {pid}" for pid in pids() if pid not in mine]
     try:
+        restore(before)
         left += wipe(TMP, keep)
+        restore(before)
     except OSError as exc:
         left.append(f"{TMP}: {exc.strerror}")
+    now = snapshot(keep)
+    left += [
+        f"changed: {name}"
+        for name in sorted(before)
+        if compared(now.get(name)) != compared(before[name])
+    ]
     return left
+
+
+def compared(value: object) -> object:
+    """What of a snapshot's entry must be the same after each child: all of it, but a
+    folder's times (folder_state)."""
+    return value[:3] if type(value) is tuple and len(value) == 5 else value
+
+
+def snapshot(keep: frozenset[str]) -> dict[str, object]:
+    """The zygote's attributes, and the state of /tmp and the folders that hold ``keep``."""
+    found = attributes()
+    for folder in held_folders(TMP, keep) | {TMP}:
+        with contextlib.suppress(OSError):
+            found[folder] = folder_state(folder)
+    return found
+
+
+def restore(before: Mapping[str, object]) -> None:
+    """Give /tmp and the kept folders back the mode and times they had (a child of the
+    same uid may have changed them: a mode that hides what it left from the wipe, times
+    that carry a message); extended attributes a child added are removed."""
+    for folder, state in before.items():
+        if not folder.startswith("/") or type(state) is not tuple:
+            continue
+        _, mode, names, atime, mtime = state
+        with contextlib.suppress(OSError):
+            os.chmod(folder, stat.S_IMODE(mode))
+        with contextlib.suppress(OSError):
+            for name in set(os.listxattr(folder, follow_symlinks=False)) - set(names):
+                os.removexattr(folder, name, follow_symlinks=False)
+        with contextlib.suppress(OSError):
+            os.utime(folder, ns=(atime, mtime), follow_symlinks=False)
 
 
 def start_child(fds: list[int], ctl: int) -> None:
@@ -125,6 +218,11 @@ def start_child(fds: list[int], ctl: int) -> None:
     output pipe becomes its stdout and stderr; nothing else of the zygote's stays open
     (not the control socket, not the zygote's own answer pipe)."""
     req, res, out = fds
+    # Standard input afresh: the zygote's open /dev/null is shared with every child (a
+    # lock on it would outlive this one).
+    quiet = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(quiet, 0)
+    os.close(quiet)
     os.dup2(out, 1)
     os.dup2(out, 2)
     keep = sorted({0, 1, 2, req, res})
@@ -149,6 +247,7 @@ def serve_forks(
     mounts). ``notebook``: a zygote for executed notebooks (prepare). Returns when the
     grader closes the control socket, or sends what is not a request."""
     prepare(notebook, keep)
+    before = snapshot(keep)
     write_message(res_fd, dict(started, type="started"))
     ctl = socket.socket(fileno=ctl_fd)
     while True:
@@ -174,5 +273,5 @@ def serve_forks(
         for fd in fds:
             os.close(fd)
         os.waitpid(pid, 0)
-        left = tidy(keep)
+        left = tidy(keep, before)
         write_message(res_fd, {"type": "clean", "clean": not left, "left": left[:20]})
