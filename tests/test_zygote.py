@@ -255,6 +255,10 @@ def test_each_submission_is_a_fresh_child_of_the_same_zygote(tmp_path: Path) -> 
         reports = [slot.grade(subs[0])]
         zygote = slot.zygote
         assert zygote is not None and zygote.alive
+        # The slot's folder, where each submission's code is while graded: closed to other
+        # users, as a staging folder is (a grader not running as root shares its uid with
+        # its workers; one running as root opens it to the slot's uid alone).
+        assert zygote.folder.stat().st_mode & 0o007 == 0, oct(zygote.folder.stat().st_mode)
         for sub in subs[1:]:
             reports.append(slot.grade(sub))
             assert slot.zygote is zygote and zygote.alive

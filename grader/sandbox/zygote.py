@@ -62,8 +62,11 @@ class Zygote:
 
     def __init__(self, config: SandboxConfig, limits: Limits, job: Job, notebook: bool) -> None:
         self.config, self.limits, self.notebook = config, limits, notebook
+        # Private to the grader (mkdtemp's mode 0700), as a staging folder is, then opened
+        # to the slot's worker uid alone (a grader not running as root shares its uid with
+        # its workers): a student's code is in it while graded, and stays in it where the
+        # grader is killed.
         self.folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}slot-"))
-        self.folder.chmod(0o755)
         config.admit(self.folder)
         # The submission whose code is in the slot's folder, while one is.
         self.current: Submission | None = None
