@@ -179,8 +179,9 @@ def grade_submission(
         return grade(rubric, cases, run, submission=str(path), splits=splits, mode="notebook")
     with staging:
         config.admit(Path(staging.name))
-        if in_class and submission.cells:
-            # The first of a class's executed notebooks makes matplotlib's font list once.
+        if submission.cells:
+            # matplotlib's font list, looked up (or made) by a job's first executed notebook
+            # and kept across runs (fonts.py): a notebook graded alone skips the listing too.
             font_list(job, config)
         held = None
         try:

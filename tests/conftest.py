@@ -10,6 +10,7 @@ and LAYERGRADE_CI_CONTAINER=1, which makes that skip a failure too."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -25,6 +26,11 @@ from grader.sandbox.cgroups import system_hierarchy
 from grader.sandbox.container import readable_by_others
 from grader.sandbox.isolation import bwrap_works
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
+
+# What the grader keeps across runs (matplotlib's font list, fonts.py) goes to a folder
+# of the test run's own, not the user's cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="layergrade-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 # What a test may need of the machine, each a marker (see pyproject.toml).
 MARKERS = ("sandbox", "container", "cgroups")
