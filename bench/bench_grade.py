@@ -5,10 +5,11 @@ the same bubblewrap sandbox and running `import numpy` in it; the figures are th
 median wall time to grade the bundled correct submission with the default rubric
 (through the API, alone and as one of a class, whose slot keeps its sandbox and forks
 each submission's worker from its zygote; and through the `grade` command including
-interpreter start-up).
+interpreter start-up, grading by itself or handing the submission to a running
+`grade serve`, which grades it as one of a class).
 Notebooks: the floor starts an IPython shell in the same sandbox and runs one trivial
 cell; the figures grade the bundled notebook, executed (alone, and as one of a class,
-whose job makes matplotlib's font list once) and with --no-execute. Beside them, the
+and by the `grade` command through `grade serve`) and with --no-execute. Beside them, the
 same shell importing matplotlib.pyplot, as the notebook's first cell does: what running
 that notebook costs whoever runs it.
 All as ratios to their floor, with submissions per minute and peak memory.
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +75,24 @@ def median_seconds(
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A `grade serve` for the commands of ``env`` (its XDG_RUNTIME_DIR), once it listens."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "grader", "serve", "--idle", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline().decode()
+    if "listening at" not in line:
+        raise SystemExit(f"grade serve did not start: {line}")
+    # Its line per command, read and dropped: a full pipe would stop it.
+    threading.Thread(target=server.stdout.read, daemon=True).start()
+    return server
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -92,6 +112,7 @@ def main() -> int:
     # A class's notebooks share a job, which makes matplotlib's font list once for them.
     with (
         tempfile.TemporaryDirectory() as empty,
+        tempfile.TemporaryDirectory() as runtime_dir,
         Job(cases) as job,
         Job(cases) as class_job,
         Job(cases) as module_class_job,
@@ -132,6 +153,7 @@ def main() -> int:
                     class_of if in_class else job,
                     options=options,
                     in_class=in_class,
+                    reuse=in_class,
                 )
                 assert result.score == result.max_score, result.notes
 
@@ -140,14 +162,19 @@ def main() -> int:
         # As installed: with bytecode (the warm-up run writes it where the environment
         # asked for none, as in some containers).
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["XDG_RUNTIME_DIR"] = runtime_dir
+        server = serve(env)
 
-        def command() -> None:
-            subprocess.run(
-                [sys.executable, "-m", "grader", str(CORRECT), "--format", "json"]
-                + ["--isolation", config.mode],
+        def command(path: Path = CORRECT, served: bool = False) -> Callable[[], object]:
+            argv = [sys.executable, "-m", "grader", str(path), "--format", "json"]
+            argv += ["--isolation", config.mode]
+            # To the `grade serve` started below, or graded by the command itself.
+            setting = "required" if served else "off"
+            return lambda: subprocess.run(
+                argv,
                 check=True,
                 cwd=ROOT,
-                env=env,
+                env={**env, "LAYERGRADE_SERVER": setting},
                 stdout=subprocess.DEVNULL,
             )
 
@@ -155,16 +182,22 @@ def main() -> int:
             "floor": sandboxed(IMPORT_NUMPY),
             "module": graded(CORRECT),
             "module in a class": graded(CORRECT, in_class=True),
-            "command": command,
+            "command": command(),
+            "command, served": command(served=True),
             "notebook floor": sandboxed(ONE_CELL, notebook_site()),
             "notebook pyplot": sandboxed(PYPLOT_CELL, notebook_site()),
             "notebook": graded(NOTEBOOK),
             "notebook in a class": graded(NOTEBOOK, in_class=True),
             "extracted": graded(NOTEBOOK, execute=False),
+            "notebook command, served": command(NOTEBOOK, served=True),
         }
-        for fn in figures.values():
-            fn()  # warm the page cache
-        t = median_seconds(figures, args.repeat, slow=max(3, args.repeat // 3))
+        try:
+            for fn in figures.values():
+                fn()  # warm the page cache
+            t = median_seconds(figures, args.repeat, slow=max(3, args.repeat // 3))
+        finally:
+            server.terminate()
+            server.wait()
 
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -182,6 +215,10 @@ def main() -> int:
     print(
         f"module, `grade` command with start-up  {t['command']:6.3f} s  "
         f"{t['command'] / t['floor']:5.2f} x floor"
+    )
+    print(
+        f"module, `grade` command to `grade serve` {t['command, served']:6.3f} s  "
+        f"{t['command, served'] / t['floor']:5.2f} x floor"
     )
     print(f"floor: IPython one cell, same isol.    {t['notebook floor']:6.3f} s")
     print(
@@ -201,6 +238,10 @@ def main() -> int:
     print(
         f"notebook, --no-execute                 {t['extracted']:6.3f} s  "
         f"{t['extracted'] / t['module']:5.2f} x module grading"
+    )
+    print(
+        f"notebook, `grade` command to `grade serve` {t['notebook command, served']:6.3f} s  "
+        f"{t['notebook command, served'] / t['notebook floor']:5.2f} x its floor"
     )
     print(f"peak memory: grader {self_peak:.0f} MB, largest child process {child_peak:.0f} MB")
     return 0

@@ -1,3 +1,3 @@
-from grader.cli import run
+from grader.client import run
 
 run()

@@ -140,9 +140,11 @@ def grade_submission(
     *,
     options: SourceOptions | None = None,
     in_class: bool = False,
+    reuse: bool = False,
     warm: Iterable[str] = (),
 ) -> GradeResult:
-    """Stage, run and score one submission (an entry of a class, with ``in_class``). A
+    """Stage, run and score one submission (an entry of a class, with ``in_class``; with
+    ``reuse``, its worker is forked from the slot's zygote, see run_submission). A
     notebook that cannot be read is graded as a submission that could not run, with the
     reason; other usage errors raise, staging longer than the rubric's ``staging_seconds``
     included. ``options`` not given (None) fall back on the rubric's. Scoring's modules,
@@ -202,7 +204,7 @@ def grade_submission(
             submission,
             held,
             partial(gradchecks, rubric, cases),
-            reuse=in_class,
+            reuse=reuse,
         )
     if imports is not None:
         imports.join()

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from grader.batch.records import StudentRecord
+    from grader.grading.score import GradeResult
     from grader.sandbox.worker import SandboxConfig
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -54,6 +55,23 @@ EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 class Printer(Protocol):
     def print(self, *objects: Any, **options: Any) -> None: ...
+
+
+class Resident(Protocol):
+    """What ``grade serve`` keeps between submissions (serve/server.py): slots, cases."""
+
+    def slot(self, mode: Isolation, protect: list[Path]) -> tuple[SandboxConfig, list[str]]: ...
+
+    def grade(
+        self,
+        path: Path,
+        rubric: Rubric,
+        config: SandboxConfig,
+        splits: tuple[Split, ...],
+        *,
+        options: SourceOptions,
+        warm: list[str],
+    ) -> GradeResult: ...
 
 
 class Stderr:
@@ -225,9 +243,16 @@ def slots(mode: Isolation, count: int, protect: list[Path], err: Printer) -> lis
     """``count`` grading slots in ``mode``, after saying what it isolates and where it
     falls short here."""
     from grader.api import isolation_slots
-    from grader.sandbox.isolation import DESCRIPTIONS
 
     configs, notices = isolation_slots(mode, count, protect)
+    tell_isolation(mode, notices, err)
+    return configs
+
+
+def tell_isolation(mode: Isolation, notices: list[str], err: Printer) -> None:
+    """Say what ``mode`` isolates, where it falls short (the ``notices``)."""
+    from grader.sandbox.isolation import DESCRIPTIONS
+
     if mode == "processes" or notices:
         from rich.text import Text
 
@@ -238,21 +263,29 @@ def slots(mode: Isolation, count: int, protect: list[Path], err: Printer) -> lis
             err.print(Text(text, style="yellow"))
         for notice in notices:
             err.print(shown(notice, style="yellow"))
-    return configs
 
 
-def run_grade(argv: list[str], student: bool, err: Printer) -> int:
+def run_grade(
+    argv: list[str], student: bool, err: Printer, resident: Resident | None = None
+) -> int:
+    """``grade PATH`` and ``grade check PATH``; in ``grade serve`` (``resident``), with the
+    slot and the cases it keeps."""
     from grader.api import grade_one
 
     args = grade_parser("grade check" if student else "grade", student).parse_args(argv)
     rubric = only_functions(chosen_rubric(args), args.only)
     splits: tuple[Split, ...] = ("public",) if student else chosen_splits(args, rubric)
     mode = chosen_isolation(args, student, "hidden" in splits)
-    (config,) = slots(mode, 1, [rubric.path, rubric.vectors], err)
     report = FORMATS[args.format]
-    result = grade_one(
-        args.path, rubric, config, splits, options=source_options(args), warm=[report.module]
-    )
+    protect = [rubric.path, rubric.vectors]
+    options, warm = source_options(args), [report.module]
+    if resident is None:
+        (config,) = slots(mode, 1, protect, err)
+        result = grade_one(args.path, rubric, config, splits, options=options, warm=warm)
+    else:
+        config, notices = resident.slot(mode, protect)
+        tell_isolation(mode, notices, err)
+        result = resident.grade(args.path, rubric, config, splits, options=options, warm=warm)
     if not student and args.submitted_at is not None:
         from grader.grading.score import with_late_policy
 
@@ -546,10 +579,12 @@ USAGE = """usage: grade PATH [options]        grade a submission (see grade PATH
        grade bundle gradescope NAME  Gradescope's autograder zip, with -o FILE (staff)
        grade gradescope [--root D] Gradescope's run_autograder: D/submission to D/results
        grade --list-assignments    the built-in assignments and what each grades
+       grade serve                 keep a grader running: grade and grade check use it
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, resident: Resident | None = None) -> int:
+    """The command ``argv``; in ``grade serve`` (``resident``), a submission's grading."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE + "\nlayergrade " + __version__ + ": grades the modular-layers assignment.")
@@ -564,14 +599,14 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0] == "vectors":
             return run_vectors(argv[1:])
         if argv[0] == "check":
-            return run_grade(argv[1:], student=True, err=err)
+            return run_grade(argv[1:], student=True, err=err, resident=resident)
         if argv[0] == "batch":
             return run_batch(argv[1:])
         if argv[0] == "bundle":
             return run_bundle(argv[1:])
         if argv[0] == "gradescope":
             return run_gradescope(argv[1:])
-        return run_grade(argv, student=False, err=err)
+        return run_grade(argv, student=False, err=err, resident=resident)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     except Exception as exc:

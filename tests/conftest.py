@@ -27,6 +27,9 @@ from grader.sandbox.container import readable_by_others
 from grader.sandbox.isolation import bwrap_works
 from grader.sandbox.runtime import discover_runtime, unreadable_by_others
 
+# The commands the tests run grade by themselves, whatever `grade serve` a user keeps
+# running (test_server.py starts its own).
+os.environ["LAYERGRADE_SERVER"] = "off"
 # What the grader keeps across runs (matplotlib's font list, fonts.py) goes to a folder
 # of the test run's own, not the user's cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="layergrade-test-cache-")

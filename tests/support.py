@@ -56,7 +56,7 @@ def build_submission(folder: Path, snippet: str = "", name: str = "sub") -> Path
 
 
 def run_grade(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as a user would."""
     return subprocess.run(
@@ -64,7 +64,7 @@ def run_grade(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
         env=env if env is not None else dict(os.environ),
     )
 

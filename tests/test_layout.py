@@ -27,11 +27,13 @@ VECTORS = GRADER.parent / "assignments" / "modular_layers" / "vectors"
 # nothing of the grader, and its frame format and call interpreter are the one definition
 # of both. api grades one submission through every stage, batch a class through api,
 # bundle writes what students get from a rubric and its vectors, autograder runs api as a
-# platform's entry point (Gradescope's run_autograder), the command line comes next, and
-# jupyter (the in-notebook check, which runs the command in a process of its own) last.
+# platform's entry point (Gradescope's run_autograder), the command line comes next, then
+# the resident grader that runs it (grade serve), the entry that hands a command to it or
+# runs it, and jupyter (the in-notebook check, which runs the command in a process of its
+# own) last.
 STAGES = (
     "inside", "errors", "config", "vectors", "submission", "sandbox", "grading", "report", "api",
-    "batch", "bundle", "autograder", "cli", "jupyter",
+    "batch", "bundle", "autograder", "cli", "serve", "client", "jupyter",
 )  # fmt: skip
 
 

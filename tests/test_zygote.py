@@ -3,7 +3,7 @@ which forks every module submission's worker: what one student leaves in the slo
 reach the next.
 
 Each test grades submissions one after the other through the same slot and the same job,
-as the batch runner does (grade_submission with in_class=True), so that each is forked from
+as the batch runner does (grade_submission with reuse=True), so that each is forked from
 the zygote the one before used, unless that one ended it. The snippets in zoo/hostile/
 zygote_*.py attack (each says at its top what must happen); zygote_observe.py prints, at
 import, what a submission sees of the sandbox: its processes, /tmp, the slot's code, its
@@ -76,7 +76,7 @@ class Slot:
     def grade(self, sub: Path) -> dict[str, Any]:
         """The JSON report of grading ``sub`` as the class's next submission in this slot."""
         result = grade_submission(
-            sub, self.rubric, self.cases, self.config, self.job, in_class=True
+            sub, self.rubric, self.cases, self.config, self.job, in_class=True, reuse=True
         )
         return json_report.to_dict(result)
 

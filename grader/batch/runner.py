@@ -298,7 +298,7 @@ def grade_entry(
         if entry.module is not None:
             options = replace(options, module=entry.module, source="module")
         result = grade_submission(
-            entry.path, rubric, cases, config, job, options=options, in_class=True
+            entry.path, rubric, cases, config, job, options=options, in_class=True, reuse=True
         )
         if entry.submitted is not None:
             # The student's own time (the platform's, or the overrides'), never now.
