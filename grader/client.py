@@ -71,14 +71,14 @@ def ask_server(argv: list[str]) -> int | None:
         streams = open_streams()
         umask = os.umask(0o022)
         os.umask(umask)
-        request = {
-            "argv": argv,
-            "cwd": os.getcwd(),
-            "env": dict(os.environ),
-            "umask": umask,
-            "fds": streams,
-        }
         try:
+            request = {
+                "argv": argv,
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "umask": umask,
+                "fds": streams,
+            }
             send(sock, request, streams)
             answer, _ = receive(sock)
         except KeyboardInterrupt:

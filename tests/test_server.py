@@ -9,10 +9,12 @@ with the same options, exit codes and files written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +34,7 @@ from support import (
 )
 from test_hostile import assert_full_marks, assert_scores_zero, hostile, load_module
 
-from grader.serve.wire import LOCAL, socket_path
+from grader.serve.wire import LOCAL, receive, send, socket_path
 
 pytestmark = pytest.mark.slow
 
@@ -190,7 +192,8 @@ def test_a_submission_in_the_servers_sandbox_cannot_reach_it(
     assert loss != 123.0
 
 
-def server_descendants(server: Server) -> list[int]:
+def server_descendants(server: Server) -> list[str]:
+    """The processes below the server: each one's pid, state and command line."""
     found = {server.proc.pid}
     listed = list(processes())
     grew = True
@@ -200,7 +203,13 @@ def server_descendants(server: Server) -> list[int]:
             if p.ppid in found and p.pid not in found:
                 found.add(p.pid)
                 grew = True
-    return sorted(found - {server.proc.pid})
+    left = []
+    for p in listed:
+        if p.pid in found - {server.proc.pid}:
+            with contextlib.suppress(OSError):
+                state = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                left.append(f"{p.pid} {state} {p.cmdline[:200]}")
+    return left
 
 
 def test_a_command_that_goes_away_stops_its_grading(server: Server, tmp_path: Path) -> None:
@@ -344,3 +353,21 @@ def test_another_users_connection_is_closed_unanswered(open_tmp: Path) -> None:
     finally:
         server.socket.parent.chmod(0o700)
         assert server.stop() == 0
+
+
+def test_a_request_it_cannot_run_is_declined_and_the_server_goes_on(server: Server) -> None:
+    request = {"argv": ["x.py"], "cwd": str(ROOT), "env": {}, "umask": 0o22, "fds": []}
+    wrong = [
+        ({**request, "argv": ["batch", "class/", "-o", "out"]}, "does not run `grade batch`"),
+        ({**request, "cwd": "/no/such/folder"}, "cannot run where the command runs"),
+        ({**request, "fds": [1]}, "the streams sent are not those named"),
+        ({"argv": ["x.py"]}, "a request it does not understand"),
+    ]
+    for message, words in wrong:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(server.socket))
+            send(sock, message)
+            answer, _ = receive(sock)
+        assert words in str(answer.get("declined")), (message, answer)
+    assert server.proc.poll() is None
+    assert server.grade("check", CORRECT_LAYERS.parent.parent).returncode == 0

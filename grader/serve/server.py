@@ -84,8 +84,10 @@ class Resident:
     ) -> GradeResult:
         """grade_one's grading, with the job (the cases and the zygote) kept while the
         rubric and its vectors stay the same. After anything unexpected (a failure, an
-        interruption) the job ends, and the next submission starts a new one."""
+        interruption; not a usage error) the job ends, and the next submission starts a
+        new one."""
         from grader.api import grade_submission, graded_cases
+        from grader.errors import UsageError
         from grader.sandbox.job import Job
 
         key = (rubric, splits, vectors_stamp(rubric.vectors))
@@ -98,6 +100,8 @@ class Resident:
             return grade_submission(
                 path, rubric, self.cases, config, self.job, options=options, reuse=True, warm=warm
             )
+        except UsageError:
+            raise  # the command's mistake (a path that is not there), before anything ran
         except BaseException:
             self.close_job()
             raise
@@ -198,10 +202,13 @@ class Watch:
     def stop(self) -> None:
         with self.lock:
             self.done = True
-        os.write(self.wake_w, b"x")
-        self.thread.join()
-        os.close(self.wake_r)
-        os.close(self.wake_w)
+        try:
+            os.write(self.wake_w, b"x")
+            # Where the watch has just interrupted, KeyboardInterrupt may come from here.
+            self.thread.join()
+        finally:
+            os.close(self.wake_r)
+            os.close(self.wake_w)
 
 
 def handle(conn: socket.socket, resident: Resident, files: list[str], stamp: object) -> bool:
@@ -227,15 +234,21 @@ def handle(conn: socket.socket, resident: Resident, files: list[str], stamp: obj
         say(f"{' '.join(checked['argv'])}: grading")
         watch = Watch(conn)
         try:
-            with as_client(checked, fds):
-                code = main(list(checked["argv"]), resident=resident)
+            try:
+                with as_client(checked, fds):
+                    code = main(list(checked["argv"]), resident=resident)
+            finally:
+                watch.stop()
         except KeyboardInterrupt:
             if not watch.gone:
                 raise
+            end_children()
             say(f"{' '.join(checked['argv'])}: the command went away; its grading stopped")
             return True
-        finally:
-            watch.stop()
+        except OSError as exc:
+            # main answers for what it runs: this is the command's folder or streams.
+            send(conn, {"declined": f"it cannot run where the command runs ({exc})"})
+            return True
         with contextlib.suppress(OSError):
             send(conn, {"code": code})
         say(f"{' '.join(checked['argv'])}: exit {code} in {time.perf_counter() - start:.3f} s")
@@ -243,6 +256,23 @@ def handle(conn: socket.socket, resident: Resident, files: list[str], stamp: obj
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def end_children() -> None:
+    """End what an interrupted grading leaves: its job has ended (Resident.grade), but an
+    interruption can come between the start of a sandbox and the grader's record of it
+    (inside subprocess.Popen), and a sandbox's init may wait, a zombie, to be reaped by
+    the server (a child subreaper where it runs as root). Every child of the server is a
+    sandbox's, started in a session of its own: each is killed with its session (its
+    sandbox dies with it) and reaped."""
+    from grader.sandbox.inside.processes import children_of
+
+    for pid in children_of(os.getpid()):
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def valid(request: dict[str, Any], received: int) -> dict[str, Any]:
