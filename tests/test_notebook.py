@@ -11,6 +11,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from notebook_support import CORRECT_NOTEBOOK, NOTEBOOKS, write_notebook
 
 from grader.errors import NotebookError, SubmissionError
+from grader.sandbox.inside.cells import definitions_only
 from grader.submission import notebook
 from grader.submission.extract import syntax_problem
 from grader.submission.notebook import Cell, cells_payload, read_notebook
@@ -277,3 +278,30 @@ def test_a_number_too_long_to_read_is_named(tmp_path: Path) -> None:
     path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {"n": ' + "9" * 5000 + "}}")
     message = notebook_error(path)
     assert "cannot be read" in message and "digits" in message and "Hint:" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "plain"),
+    [
+        ('def f(x, eps=1e-8, *, axis=-1) -> float:\n    """Doc."""\n    return x', True),
+        ('"""Layers."""\nEPS = 1e-5\nSHAPE = (2, -3)\n\n\ndef g(x: np.ndarray, t=np.float64)'
+         " -> tuple[int, float] | None:\n    pass", True),
+        ("async def f(*args: int, **kw: str):\n    await g()", True),
+        ("pass", True),
+        ("", False),
+        ("@cache\ndef f():\n    pass", False),
+        ("def f(x=compute()):\n    pass", False),
+        ("def f(x: annotate() = 1):\n    pass", False),
+        ("def f(x=lambda: 0):\n    pass", False),
+        ("X = np.zeros(3)", False),
+        ("A = [i for i in range(3)]", False),
+        ("x.y = 1", False),
+        ("import numpy as np", False),
+        ("def f():\n    pass\nf()", False),
+        ("class A:\n    pass", False),
+        ("get_ipython().run_line_magic('matplotlib', 'inline')", False),
+        ("def f(x):\n    return x\n%timeit f(1)", False),
+    ],
+)  # fmt: skip
+def test_cells_of_plain_definitions_are_told_apart(source: str, plain: bool) -> None:
+    assert definitions_only(source) is plain

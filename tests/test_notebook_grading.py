@@ -14,6 +14,7 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
+from notebook_support import write_notebook
 from support import (
     CORRECT_LAYERS,
     ROOT,
@@ -322,3 +323,37 @@ def test_both_modes_agree(path: Path, rubric: Path) -> None:
     extracted = graded(path, rubric, "--no-execute")
     assert extracted["mode"] == "notebook, definitions only (not executed)"
     assert scores(extracted) == scores(executed)
+
+
+def test_cells_after_one_that_ends_its_process_or_hangs_run_on_the_state_before_it(
+    rubric: Path,
+) -> None:
+    # Cell 4 ends its process, cell 5 never ends; the losses are defined in cell 6, with
+    # numpy imported in cell 1 and the layers in cells 2 and 3.
+    result = graded(NOTEBOOKS / "ends_and_hangs.ipynb", rubric)
+    assert result["score"] == FULL
+    text = notes(result)
+    assert "cell 4" in text and "ended its own process" in text
+    assert f"cell 5 did not finish within {CELL_SECONDS} s" in text
+    assert result["output"].count("setting up") == 1
+    assert result["output"].count("training") == 1
+
+
+def test_a_cell_of_definitions_runs_without_a_fork_and_the_others_with_one(
+    rubric: Path, tmp_path: Path
+) -> None:
+    # An IPython event handler notes which process runs each cell after the first.
+    path = write_notebook(
+        tmp_path / "pids.ipynb",
+        ("code", "import os\nFIRST = os.getpid()\nPIDS = []\n"
+                 "get_ipython().events.register('pre_run_cell', "
+                 "lambda *args: PIDS.append(os.getpid()))"),
+        ("code", "def helper(x, eps=1e-8):\n    return x + eps"),
+        ("code", "X = helper(1.0)"),
+        ("code", "print('pids', FIRST, *PIDS)"),
+    )  # fmt: skip
+    result = graded(path, rubric)
+    line = next(x for x in result["output"].splitlines() if x.startswith("pids "))
+    first, definitions, code, printing = (int(n) for n in line.split()[1:])
+    assert definitions == first  # where the first cell ran: no fork
+    assert len({first, code, printing}) == 3  # a fork each

@@ -1,9 +1,11 @@
 """Executing a notebook's code cells in an IPython shell, each cell with its own deadline.
 
-Every cell runs in a forked child. A child whose cell finishes carries the notebook on
-(its parent leaves); a child whose cell overruns is killed, and the notebook goes on from
-the state before that cell. No cell can hold the rest hostage, whatever it does with
-signals.
+Every cell that runs code runs in a forked child. A child whose cell finishes carries the
+notebook on (its parent leaves); a child whose cell overruns is killed, and the notebook
+goes on from the state before that cell. No cell can hold the rest hostage, whatever it
+does with signals. A cell that only defines functions and names plain values runs none
+of the notebook's code: it runs where the notebook is, without a fork (which, of a
+process holding IPython and pyplot, costs several times what such a cell does).
 """
 
 from __future__ import annotations
@@ -59,6 +61,56 @@ def attempt(shell: Any, source: str, seconds: float, contain: bool) -> Attempt:
         return run_as_successor(shell, source, w)
     os.close(w)
     return supervise(pid, r, seconds, contain)
+
+
+def in_place(shell: Any, source: str) -> Attempt:
+    """Run a cell of definitions (see definitions_only) in this process."""
+    result = shell.run_cell(source, store_history=False)
+    return Attempt("ran", result.error_before_exec or result.error_in_exec)
+
+
+# What a definition's defaults and annotations, or a name's value, may be made of to be
+# plain: literals, names and their attributes, and operators on them (``x=1e-8``,
+# ``dtype=np.float64``, ``-> tuple[np.ndarray, float]``, ``EPS = 1e-5``). No calls, no
+# lambdas, no comprehensions.
+PLAIN = (
+    ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.Subscript, ast.Slice,
+    ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator, ast.expr_context,
+)  # fmt: skip
+
+
+def definitions_only(source: str) -> bool:
+    """Whether a cell only defines functions (undecorated, with plain defaults and
+    annotations) and names plain values (PLAIN), beside strings and ``pass``: running it
+    runs none of the notebook's code, so it can neither take long nor end its process.
+    (Only what the notebook set up to run with every cell, an IPython event handler, could;
+    and the notebook's own deadline, from outside, still holds.)"""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False  # IPython's syntax (magics, shell escapes), or not Python
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+            if statement.decorator_list:
+                return False
+            arguments = statement.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            values = [*arguments.defaults, *arguments.kw_defaults, statement.returns]
+            values += [a.annotation for a in every]
+        elif isinstance(statement, ast.Assign) and all(
+            isinstance(t, ast.Name) for t in statement.targets
+        ):
+            values = [statement.value]
+        elif isinstance(statement, ast.Pass) or (
+            isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+        ):
+            continue
+        else:
+            return False
+        if not all(isinstance(n, PLAIN) for v in values if v is not None for n in ast.walk(v)):
+            return False
+    return bool(tree.body)
 
 
 def run_as_successor(shell: Any, source: str, w: int) -> Attempt:
@@ -187,7 +239,10 @@ def run_cells(
             report["skipped"].append(cell["number"])
             continue
         failed_imports.clear()
-        outcome = attempt(shell, cell["source"], min(cell_seconds, left), contain)
+        if definitions_only(cell["source"]):
+            outcome = in_place(shell, cell["source"])
+        else:
+            outcome = attempt(shell, cell["source"], min(cell_seconds, left), contain)
         report["ran"] += 1
         for line, exc in failed_imports if outcome.status == "ran" else ():
             error = f"{describe_exception(exc)[:400]} (the rest of the cell ran)"
