@@ -34,6 +34,7 @@ from support import (
 )
 from test_hostile import assert_full_marks, assert_scores_zero, hostile, load_module
 
+from grader.sandbox.inside.processes import children_of
 from grader.serve.wire import LOCAL, receive, send, socket_path
 
 pytestmark = pytest.mark.slow
@@ -371,3 +372,17 @@ def test_a_request_it_cannot_run_is_declined_and_the_server_goes_on(server: Serv
         assert words in str(answer.get("declined")), (message, answer)
     assert server.proc.poll() is None
     assert server.grade("check", CORRECT_LAYERS.parent.parent).returncode == 0
+
+
+@pytest.mark.sandbox
+def test_modules_and_executed_notebooks_keep_a_sandbox_each(server: Server) -> None:
+    notebook = ROOT / "assignments/modular_layers/examples/notebook/correct_inline.ipynb"
+    for sub in (CORRECT_LAYERS.parent.parent, notebook, CORRECT_LAYERS.parent.parent, notebook):
+        proc = server.grade(sub, "--format", "json", "--isolation", "bubblewrap")
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout)
+        assert result["score"] == result["max_score"]
+    # One zygote's sandbox for modules and one for notebooks, each kept for the next.
+    children = children_of(server.proc.pid)
+    sandboxes = [p for p in processes() if p.pid in children and "bwrap" in p.cmdline]
+    assert len(sandboxes) == 2, server_descendants(server)

@@ -58,6 +58,9 @@ class Resident:
 
     def __init__(self) -> None:
         self.slots: dict[tuple[Isolation, tuple[Path, ...]], tuple[SandboxConfig, list[str]]] = {}
+        # A second slot per slot, for executed notebooks: a slot's zygote serves one kind,
+        # and switching ends it (a notebook zygote starts in about half a second).
+        self.notebook_slots: dict[int, SandboxConfig] = {}
         self.key: tuple[object, ...] | None = None
         self.job: Job | None = None
         self.cases: tuple[Any, ...] = ()
@@ -91,6 +94,8 @@ class Resident:
         from grader.sandbox.job import Job
 
         key = (rubric, splits, vectors_stamp(rubric.vectors))
+        if options.execute and (path.suffix == ".ipynb" or options.source == "notebook"):
+            config = self.notebook_slot(config)
         try:
             if key != self.key or self.job is None:
                 self.close_job()
@@ -105,6 +110,15 @@ class Resident:
         except BaseException:
             self.close_job()
             raise
+
+    def notebook_slot(self, config: SandboxConfig) -> SandboxConfig:
+        """The slot beside ``config`` for executed notebooks (a guess from the command:
+        where it is wrong, the slot's zygote changes kind, and the grading is the same)."""
+        from grader.sandbox.worker import SandboxConfig
+
+        if id(config) not in self.notebook_slots:
+            self.notebook_slots[id(config)] = SandboxConfig.create(config.mode, config.runtime)
+        return self.notebook_slots[id(config)]
 
     def close_job(self) -> None:
         job, self.job, self.key = self.job, None, None
