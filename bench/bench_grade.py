@@ -202,6 +202,8 @@ def main() -> int:
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"isolation: {config.mode}; cases per submission: {len(cases)} (rubric.yaml)")
+    # Only bubblewrap slots keep a zygote (grader/sandbox/zygote.py).
+    how = "(forked from the slot's zygote)" if config.mode == "bubblewrap" else "(a worker each)"
     print(f"floor: `import numpy`, same isolation  {t['floor']:6.3f} s")
     print(
         f"module, API (per submission)           {t['module']:6.3f} s  "
@@ -210,7 +212,7 @@ def main() -> int:
     print(
         f"module, API, as one of a class         {t['module in a class']:6.3f} s  "
         f"{t['module in a class'] / t['floor']:5.2f} x floor  "
-        f"{60 / t['module in a class']:5.0f} submissions/min (forked from the slot's zygote)"
+        f"{60 / t['module in a class']:5.0f} submissions/min {how}"
     )
     print(
         f"module, `grade` command with start-up  {t['command']:6.3f} s  "
@@ -233,7 +235,7 @@ def main() -> int:
     print(
         f"notebook, executed, in a class         {t['notebook in a class']:6.3f} s  "
         f"{t['notebook in a class'] / t['notebook floor']:5.2f} x its floor  "
-        f"{60 / t['notebook in a class']:5.0f} notebooks/min (forked from the slot's zygote)"
+        f"{60 / t['notebook in a class']:5.0f} notebooks/min {how}"
     )
     print(
         f"notebook, --no-execute                 {t['extracted']:6.3f} s  "

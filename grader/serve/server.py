@@ -346,7 +346,15 @@ def listen(path: Path) -> tuple[socket.socket, Any]:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        lock.close()
+        raise UsageError(
+            f"cannot listen at {path} ({exc}).\nHint: a socket's path has at most 107 "
+            "bytes: set XDG_RUNTIME_DIR to a shorter folder of yours."
+        ) from None
     sock.listen(8)
     return sock, lock
 
