@@ -101,7 +101,14 @@ def isolation_slots(
     mode: Isolation, count: int, protect: list[Path]
 ) -> tuple[list[SandboxConfig], list[str]]:
     """``count`` grading slots in ``mode``, each with a worker uid of its own when the
-    grader runs as root, and what a user should know of them. For a container, ``protect``
+    grader runs as root, and what a user should know of them (isolation_notices)."""
+    notices = isolation_notices(mode, protect)
+    runtime = discover_runtime()
+    return [SandboxConfig.create(mode, runtime) for _ in range(count)], notices
+
+
+def isolation_notices(mode: Isolation, protect: list[Path]) -> list[str]:
+    """What a user should know of grading in ``mode`` here. For a container, ``protect``
     (the rubric, the vectors, a class and its results) and the staff files are first made
     unreadable to workers."""
     runtime = discover_runtime()
@@ -121,7 +128,7 @@ def isolation_slots(
                 "container isolation: made unreadable to other users (chmod o-rwx): "
                 + ", ".join(str(p) for p in locked)
             )
-    return [SandboxConfig.create(mode, runtime) for _ in range(count)], notices
+    return notices
 
 
 def gradchecks(rubric: Rubric, cases: Cases, outcomes: Sequence[CaseOutcome]) -> list[str]:
