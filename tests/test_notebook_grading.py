@@ -342,18 +342,22 @@ def test_cells_after_one_that_ends_its_process_or_hangs_run_on_the_state_before_
 def test_a_cell_of_definitions_runs_without_a_fork_and_the_others_with_one(
     rubric: Path, tmp_path: Path
 ) -> None:
-    # An IPython event handler notes which process runs each cell after the first.
+    # The worker's sandbox is a pid namespace of its own, where pids are handed out one
+    # after the other: each cell's pid tells how many processes started before it.
+    pid = "import os\nP.append(os.getpid())"
     path = write_notebook(
         tmp_path / "pids.ipynb",
-        ("code", "import os\nFIRST = os.getpid()\nPIDS = []\n"
-                 "get_ipython().events.register('pre_run_cell', "
-                 "lambda *args: PIDS.append(os.getpid()))"),
-        ("code", "def helper(x, eps=1e-8):\n    return x + eps"),
-        ("code", "X = helper(1.0)"),
-        ("code", "print('pids', FIRST, *PIDS)"),
-    )  # fmt: skip
-    result = graded(path, rubric)
+        ("code", "import os\nP = [os.getpid()]"),
+        ("code", "def helper(x, eps=1e-8):\n    return x + eps"),  # in place
+        ("code", pid),  # a fork
+        ("code", "X = helper(1.0)"),  # a fork
+        ("code", pid),  # a fork
+        ("code", "get_ipython().events.register('post_run_cell', lambda *args: None)"),
+        ("code", "def other(x):\n    return x"),  # a fork: the notebook added a handler
+        ("code", pid),  # a fork
+        ("code", "print('pids', *P)"),
+    )
+    result = graded(path, rubric, "--isolation", "bubblewrap")
     line = next(x for x in result["output"].splitlines() if x.startswith("pids "))
-    first, definitions, code, printing = (int(n) for n in line.split()[1:])
-    assert definitions == first  # where the first cell ran: no fork
-    assert len({first, code, printing}) == 3  # a fork each
+    pids = [int(n) for n in line.split()[1:]]
+    assert [b - a for a, b in zip(pids, pids[1:], strict=False)] == [1, 2, 3]

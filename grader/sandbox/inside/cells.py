@@ -3,9 +3,10 @@
 Every cell that runs code runs in a forked child. A child whose cell finishes carries the
 notebook on (its parent leaves); a child whose cell overruns is killed, and the notebook
 goes on from the state before that cell. No cell can hold the rest hostage, whatever it
-does with signals. A cell that only defines functions and names plain values runs none
-of the notebook's code: it runs where the notebook is, without a fork (which, of a
-process holding IPython and pyplot, costs several times what such a cell does).
+does with signals. A cell that only defines functions and names plain values, where the
+notebook has not added handlers or transformers of its own to the shell, runs none of
+the notebook's code: it runs where the notebook is, without a fork (which, of a process
+holding IPython and pyplot, costs several times what such a cell does).
 """
 
 from __future__ import annotations
@@ -69,48 +70,74 @@ def in_place(shell: Any, source: str) -> Attempt:
     return Attempt("ran", result.error_before_exec or result.error_in_exec)
 
 
-# What a definition's defaults and annotations, or a name's value, may be made of to be
-# plain: literals, names and their attributes, and operators on them (``x=1e-8``,
-# ``dtype=np.float64``, ``-> tuple[np.ndarray, float]``, ``EPS = 1e-5``). No calls, no
-# lambdas, no comprehensions.
-PLAIN = (
-    ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.Subscript, ast.Slice,
-    ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator, ast.expr_context,
+# What a definition's default or a name's value may be made of to be plain: literals,
+# names and their attributes, signs (``eps=1e-8``, ``dtype=np.float64``, ``EPS = -1e-5``,
+# ``SHAPE = (2, 3)``). No calls, no operators that a value could make costly (``10**10**9``),
+# no lambdas, no comprehensions.
+PLAIN_VALUE = (
+    ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.UnaryOp, ast.USub,
+    ast.UAdd, ast.expr_context,
 )  # fmt: skip
+# An annotation may also subscript and join types: ``-> tuple[np.ndarray, float] | None``.
+PLAIN_ANNOTATION = (*PLAIN_VALUE, ast.Subscript, ast.BinOp, ast.BitOr)
+# The modules whose IPython event handlers run with a cell of definitions in place:
+# IPython's own (%autoreload's among them) and matplotlib's (%matplotlib inline).
+KNOWN_HANDLERS = ("IPython.", "matplotlib.", "matplotlib_inline.")
+
+
+def plain(node: ast.AST | None, kinds: tuple[type, ...]) -> bool:
+    return node is None or all(isinstance(n, kinds) for n in ast.walk(node))
 
 
 def definitions_only(source: str) -> bool:
     """Whether a cell only defines functions (undecorated, with plain defaults and
-    annotations) and names plain values (PLAIN), beside strings and ``pass``: running it
-    runs none of the notebook's code, so it can neither take long nor end its process.
-    (Only what the notebook set up to run with every cell, an IPython event handler, could;
-    and the notebook's own deadline, from outside, still holds.)"""
+    annotations) and names plain values, beside strings and ``pass``: running it runs
+    none of the notebook's code, so it can neither take long nor end its process."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False  # IPython's syntax (magics, shell escapes), or not Python
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-            if statement.decorator_list:
-                return False
             arguments = statement.args
             every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
             every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
-            values = [*arguments.defaults, *arguments.kw_defaults, statement.returns]
-            values += [a.annotation for a in every]
-        elif isinstance(statement, ast.Assign) and all(
-            isinstance(t, ast.Name) for t in statement.targets
-        ):
-            values = [statement.value]
-        elif isinstance(statement, ast.Pass) or (
+            if statement.decorator_list or not (
+                all(plain(d, PLAIN_VALUE) for d in [*arguments.defaults, *arguments.kw_defaults])
+                and all(plain(a.annotation, PLAIN_ANNOTATION) for a in every)
+                and plain(statement.returns, PLAIN_ANNOTATION)
+            ):
+                return False
+        elif isinstance(statement, ast.Assign):
+            if not (
+                all(isinstance(t, ast.Name) for t in statement.targets)
+                and plain(statement.value, PLAIN_VALUE)
+            ):
+                return False
+        elif not isinstance(statement, ast.Pass) and not (
             isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
         ):
-            continue
-        else:
-            return False
-        if not all(isinstance(n, PLAIN) for v in values if v is not None for n in ast.walk(v)):
             return False
     return bool(tree.body)
+
+
+def transformers(shell: Any) -> list[tuple[int, ...]]:
+    """What the shell does to a cell's source and tree before running it."""
+    manager = shell.input_transformer_manager
+    lists = (shell.input_transformers_post, shell.ast_transformers, manager.line_transforms,
+             manager.cleanup_transforms)  # fmt: skip
+    return [tuple(map(id, found)) for found in lists]
+
+
+def runs_only_ipython(shell: Any, made: list[tuple[int, ...]]) -> bool:
+    """Whether running a cell with ``shell`` runs only IPython's and matplotlib's code
+    beside the cell's: no event handler and no transformer the notebook added since the
+    shell was ``made`` (a notebook may register its own, which would run in place)."""
+    for handlers in shell.events.callbacks.values():
+        for handler in handlers:
+            if not str(getattr(handler, "__module__", None)).startswith(KNOWN_HANDLERS):
+                return False
+    return transformers(shell) == made
 
 
 def run_as_successor(shell: Any, source: str, w: int) -> Attempt:
@@ -231,6 +258,7 @@ def run_cells(
     """Execute a notebook's code cells; return (the namespace they built, a report of
     errors, timeouts and cells skipped when the notebook's time ran out)."""
     shell = make_shell()
+    made = transformers(shell)
     report: dict[str, Any] = {"errors": [], "timeouts": [], "skipped": [], "ran": 0}
     end = time.monotonic() + total_seconds
     for cell in cells:
@@ -239,7 +267,7 @@ def run_cells(
             report["skipped"].append(cell["number"])
             continue
         failed_imports.clear()
-        if definitions_only(cell["source"]):
+        if definitions_only(cell["source"]) and runs_only_ipython(shell, made):
             outcome = in_place(shell, cell["source"])
         else:
             outcome = attempt(shell, cell["source"], min(cell_seconds, left), contain)
