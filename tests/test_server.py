@@ -402,3 +402,22 @@ def test_modules_and_executed_notebooks_keep_a_sandbox_each(server: Server) -> N
     # One zygote's sandbox for modules and one for notebooks, each kept for the next.
     assert len(seen[1]) == 2, server_descendants(server)
     assert seen[1] == seen[2] == seen[3]
+
+
+def test_every_name_of_the_environments_interpreter_finds_the_same_server() -> None:
+    # `grade` runs its script's interpreter, `python -m grader` and a notebook's kernel
+    # may run another name of it: python, python3, python3.11.
+    folder = Path(sys.executable).parent
+    names = [folder / n for n in ("python", "python3", f"python3.{sys.version_info.minor}")]
+    found = {
+        subprocess.run(
+            [str(name), "-c", "from grader.serve.wire import socket_path; print(socket_path())"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+        for name in names
+        if name.exists()
+    }
+    assert len(found) == 1, found

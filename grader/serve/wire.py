@@ -34,10 +34,12 @@ STREAMS = (0, 1, 2)
 
 
 def socket_path() -> Path:
-    """Where this installation's server listens."""
+    """Where this installation's server listens: one per environment (``sys.prefix``: a
+    venv's ``python`` and ``python3``, its ``grade`` script and a notebook's kernel there
+    are the same) and package folder."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
     package = Path(__file__).resolve().parent.parent
-    name = hashlib.sha256(f"{sys.executable}\0{package}".encode()).hexdigest()[:16]
+    name = hashlib.sha256(f"{sys.prefix}\0{package}".encode()).hexdigest()[:16]
     return Path(base) / f"layergrade-{os.geteuid()}" / f"serve-{name}.sock"
 
 
