@@ -10,7 +10,6 @@ with the same options, exit codes and files written.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ from support import (
 )
 from test_hostile import assert_full_marks, assert_scores_zero, hostile, load_module
 
-from grader.sandbox.inside.processes import children_of
+from grader.sandbox.inside.processes import children_of, descendants_of, stat_fields
 from grader.serve.wire import LOCAL, receive, send, socket_path
 
 pytestmark = pytest.mark.slow
@@ -204,21 +203,12 @@ def test_a_submission_in_the_servers_sandbox_cannot_reach_it(
 
 def server_descendants(server: Server) -> list[str]:
     """The processes below the server: each one's pid, state and command line."""
-    found = {server.proc.pid}
-    listed = list(processes())
-    grew = True
-    while grew:
-        grew = False
-        for p in listed:
-            if p.ppid in found and p.pid not in found:
-                found.add(p.pid)
-                grew = True
+    below = descendants_of({server.proc.pid}) - {server.proc.pid}
     left = []
-    for p in listed:
-        if p.pid in found - {server.proc.pid}:
-            with contextlib.suppress(OSError):
-                state = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                left.append(f"{p.pid} {state} {p.cmdline[:200]}")
+    for p in processes():
+        fields = stat_fields(p.pid) if p.pid in below else None
+        if fields:
+            left.append(f"{p.pid} {fields[0].decode()} {p.cmdline[:200]}")
     return left
 
 
